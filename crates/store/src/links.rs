@@ -1,0 +1,218 @@
+use chrono::{DateTime, Utc};
+
+use crate::backend::on_pool;
+use crate::error::is_unique_violation;
+use crate::{LinkConflict, Sealed, Store, StoreError};
+
+/// A Mattermost user's link to a Microsoft account, connected or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLink {
+    pub mm_user_id: String,
+    pub teams_user_id: String,
+    /// The Microsoft mail or UPN that matched the Mattermost email (or the admin mapping).
+    pub teams_login: String,
+    /// The sealed OAuth token set; `None` once disconnected.
+    pub token: Option<Sealed>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub connected_at: DateTime<Utc>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+}
+
+impl AccountLink {
+    pub fn is_connected(&self) -> bool {
+        self.disconnected_at.is_none()
+    }
+}
+
+/// What [`Store::link_account`] writes.
+#[derive(Debug, Clone)]
+pub struct NewLink<'a> {
+    pub mm_user_id: &'a str,
+    pub teams_user_id: &'a str,
+    pub teams_login: &'a str,
+    pub token: &'a Sealed,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    mm_user_id: String,
+    teams_user_id: String,
+    teams_login: String,
+    sealed_token: Option<String>,
+    token_expires_at: Option<DateTime<Utc>>,
+    connected_at: DateTime<Utc>,
+    disconnected_at: Option<DateTime<Utc>>,
+}
+
+impl From<LinkRow> for AccountLink {
+    fn from(row: LinkRow) -> Self {
+        Self {
+            mm_user_id: row.mm_user_id,
+            teams_user_id: row.teams_user_id,
+            teams_login: row.teams_login,
+            token: row.sealed_token.map(Sealed::from_stored),
+            token_expires_at: row.token_expires_at,
+            connected_at: row.connected_at,
+            disconnected_at: row.disconnected_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "mm_user_id, teams_user_id, teams_login, sealed_token, token_expires_at, connected_at, disconnected_at";
+
+impl Store {
+    /// Connects `mm_user_id` to `teams_user_id`, or refreshes the token of that same link.
+    ///
+    /// Fails with [`StoreError::LinkConflict`] when either side is already connected to someone
+    /// else; nothing is written then.
+    pub async fn link_account(&self, link: &NewLink<'_>) -> Result<AccountLink, StoreError> {
+        let sql = format!(
+            "INSERT INTO account_links ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)
+             ON CONFLICT (mm_user_id) DO UPDATE SET
+                 teams_user_id = excluded.teams_user_id,
+                 teams_login = excluded.teams_login,
+                 sealed_token = excluded.sealed_token,
+                 token_expires_at = excluded.token_expires_at,
+                 connected_at = CASE WHEN account_links.disconnected_at IS NULL
+                     THEN account_links.connected_at ELSE excluded.connected_at END,
+                 disconnected_at = NULL
+             WHERE account_links.disconnected_at IS NOT NULL
+                OR account_links.teams_user_id = excluded.teams_user_id
+             RETURNING {COLUMNS}"
+        );
+        let result: Result<Option<LinkRow>, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(link.mm_user_id)
+                .bind(link.teams_user_id)
+                .bind(link.teams_login)
+                .bind(link.token.as_str())
+                .bind(link.token_expires_at)
+                .bind(link.now)
+                .fetch_optional(pool)
+                .await
+        });
+        match result {
+            Ok(Some(row)) => Ok(row.into()),
+            Ok(None) => {
+                let existing = self.account_link(link.mm_user_id).await?;
+                Err(StoreError::LinkConflict(
+                    LinkConflict::MattermostUserLinked {
+                        teams_user_id: existing.map(|l| l.teams_user_id).unwrap_or_default(),
+                    },
+                ))
+            }
+            Err(err) if is_unique_violation(&err) => {
+                let holder = self
+                    .connected_link_by_teams_user(link.teams_user_id)
+                    .await?;
+                Err(StoreError::LinkConflict(LinkConflict::TeamsUserLinked {
+                    mm_user_id: holder.map(|l| l.mm_user_id).unwrap_or_default(),
+                }))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The link of a Mattermost user, connected or disconnected.
+    pub async fn account_link(&self, mm_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM account_links WHERE mm_user_id = $1");
+        let row: Option<LinkRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(mm_user_id).fetch_optional(pool).await?);
+        Ok(row.map(Into::into))
+    }
+
+    /// The connected link that holds a Teams account, if any.
+    pub async fn connected_link_by_teams_user(
+        &self,
+        teams_user_id: &str,
+    ) -> Result<Option<AccountLink>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM account_links WHERE teams_user_id = $1 AND disconnected_at IS NULL"
+        );
+        let row: Option<LinkRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(teams_user_id).fetch_optional(pool).await?);
+        Ok(row.map(Into::into))
+    }
+
+    /// Replaces the sealed token of a connected link (after a refresh). Returns false, writing
+    /// nothing, when the user is not connected.
+    pub async fn update_link_token(
+        &self,
+        mm_user_id: &str,
+        token: &Sealed,
+        token_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE account_links SET sealed_token = $2, token_expires_at = $3
+                   WHERE mm_user_id = $1 AND disconnected_at IS NULL";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(mm_user_id)
+            .bind(token.as_str())
+            .bind(token_expires_at)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Marks the link disconnected and deletes its token. Returns false if it was not connected.
+    pub async fn disconnect_account(
+        &self,
+        mm_user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE account_links SET disconnected_at = $2, sealed_token = NULL, token_expires_at = NULL
+                   WHERE mm_user_id = $1 AND disconnected_at IS NULL";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(mm_user_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Connected links whose token expires before `before`, soonest first: the refresh job's work.
+    pub async fn links_expiring_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<AccountLink>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM account_links
+             WHERE disconnected_at IS NULL AND token_expires_at IS NOT NULL AND token_expires_at < $1
+             ORDER BY token_expires_at, mm_user_id LIMIT $2"
+        );
+        let rows: Vec<LinkRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Connected links in Mattermost user id order, a page at a time: pass the last id seen.
+    pub async fn connected_links(
+        &self,
+        after_mm_user_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccountLink>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM account_links
+             WHERE disconnected_at IS NULL AND mm_user_id > $1
+             ORDER BY mm_user_id LIMIT $2"
+        );
+        let rows: Vec<LinkRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(after_mm_user_id.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// How many users are connected now.
+    pub async fn count_connected_links(&self) -> Result<u64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM account_links WHERE disconnected_at IS NULL";
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

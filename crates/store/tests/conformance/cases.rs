@@ -1,0 +1,1028 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use store::{
+    DeliveryState, EncryptionKey, LinkConflict, NewInboxItem, NewLink, NewOAuthState,
+    NewSubscription, Reservation, Sealed, StateLookup, Store, StoreError, TokenSealer,
+};
+use tokio::task::JoinSet;
+
+use crate::support::at;
+
+fn sealed(text: &str) -> Sealed {
+    Sealed::from_stored(format!("v1.testkey.{text}"))
+}
+
+fn item(kind: &str, key: Option<&str>, payload: &str) -> NewInboxItem {
+    NewInboxItem {
+        kind: kind.into(),
+        dedupe_key: key.map(Into::into),
+        payload: payload.into(),
+    }
+}
+
+fn link<'a>(mm: &'a str, teams: &'a str, token: &'a Sealed, now_ms: i64) -> NewLink<'a> {
+    NewLink {
+        mm_user_id: mm,
+        teams_user_id: teams,
+        teams_login: "user@example.com",
+        token,
+        token_expires_at: Some(at(now_ms + 3_600_000)),
+        now: at(now_ms),
+    }
+}
+
+pub async fn migrations_apply_once_and_then_change_nothing(store: &Store) {
+    assert_eq!(store.pending_migrations().await.unwrap(), 1);
+    let first = store.migrate().await.unwrap();
+    assert_eq!(
+        first.applied.len(),
+        first.total,
+        "a fresh database gets every migration"
+    );
+    assert!(first.total >= 1);
+    assert_eq!(store.pending_migrations().await.unwrap(), 0);
+    let applied = store.applied_migrations().await.unwrap();
+
+    let second = store.migrate().await.unwrap();
+    assert!(
+        second.applied.is_empty(),
+        "second run applied {:?}",
+        second.applied
+    );
+    assert_eq!(store.applied_migrations().await.unwrap(), applied);
+    store.ping().await.unwrap();
+}
+
+pub async fn links_connect_refresh_disconnect_and_relink(store: &Store) {
+    store.migrate().await.unwrap();
+    let token = sealed("one");
+    let linked = store
+        .link_account(&link("mm-1", "teams-1", &token, 0))
+        .await
+        .unwrap();
+    assert!(linked.is_connected());
+    assert_eq!(linked.token.as_ref(), Some(&token));
+    assert_eq!(linked.connected_at, at(0));
+    assert_eq!(
+        store.account_link("mm-1").await.unwrap(),
+        Some(linked.clone())
+    );
+    assert_eq!(
+        store
+            .connected_link_by_teams_user("teams-1")
+            .await
+            .unwrap()
+            .map(|l| l.mm_user_id),
+        Some("mm-1".into())
+    );
+
+    // Linking the same pair again refreshes the token and keeps the original connection time.
+    let token2 = sealed("two");
+    let again = store
+        .link_account(&link("mm-1", "teams-1", &token2, 5_000))
+        .await
+        .unwrap();
+    assert_eq!(again.token.as_ref(), Some(&token2));
+    assert_eq!(again.connected_at, at(0));
+
+    assert!(
+        store
+            .update_link_token("mm-1", &sealed("three"), Some(at(9_000)))
+            .await
+            .unwrap()
+    );
+    let refreshed = store.account_link("mm-1").await.unwrap().unwrap();
+    assert_eq!(refreshed.token, Some(sealed("three")));
+    assert_eq!(refreshed.token_expires_at, Some(at(9_000)));
+
+    assert!(store.disconnect_account("mm-1", at(10_000)).await.unwrap());
+    assert!(
+        !store.disconnect_account("mm-1", at(11_000)).await.unwrap(),
+        "already disconnected"
+    );
+    let gone = store.account_link("mm-1").await.unwrap().unwrap();
+    assert!(!gone.is_connected());
+    assert_eq!(gone.token, None, "disconnect deletes the token");
+    assert_eq!(gone.disconnected_at, Some(at(10_000)));
+    assert_eq!(
+        store.connected_link_by_teams_user("teams-1").await.unwrap(),
+        None
+    );
+    assert!(
+        !store
+            .update_link_token("mm-1", &sealed("x"), None)
+            .await
+            .unwrap(),
+        "a disconnected link takes no token"
+    );
+    assert_eq!(
+        store.account_link("mm-1").await.unwrap().unwrap().token,
+        None
+    );
+
+    // After disconnecting, the Teams account is free for another user, and the first may relink.
+    let other = store
+        .link_account(&link("mm-2", "teams-1", &token, 12_000))
+        .await
+        .unwrap();
+    assert!(other.is_connected());
+    let relinked = store
+        .link_account(&link("mm-1", "teams-9", &token, 13_000))
+        .await
+        .unwrap();
+    assert!(relinked.is_connected());
+    assert_eq!(relinked.connected_at, at(13_000));
+    assert_eq!(relinked.teams_user_id, "teams-9");
+    assert_eq!(store.account_link("nobody").await.unwrap(), None);
+}
+
+pub async fn links_refuse_a_second_account_on_either_side(store: &Store) {
+    store.migrate().await.unwrap();
+    let token = sealed("t");
+    store
+        .link_account(&link("mm-1", "teams-1", &token, 0))
+        .await
+        .unwrap();
+
+    let err = store
+        .link_account(&link("mm-1", "teams-2", &token, 1_000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LinkConflict(LinkConflict::MattermostUserLinked { teams_user_id }) if teams_user_id == "teams-1"),
+        "{err:?}"
+    );
+    let err = store
+        .link_account(&link("mm-2", "teams-1", &token, 1_000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LinkConflict(LinkConflict::TeamsUserLinked { mm_user_id }) if mm_user_id == "mm-1"),
+        "{err:?}"
+    );
+    // Nothing changed.
+    let kept = store.account_link("mm-1").await.unwrap().unwrap();
+    assert_eq!(kept.teams_user_id, "teams-1");
+    assert_eq!(store.account_link("mm-2").await.unwrap(), None);
+    assert_eq!(store.count_connected_links().await.unwrap(), 1);
+}
+
+pub async fn links_list_page_and_find_expiring_tokens(store: &Store) {
+    store.migrate().await.unwrap();
+    let token = sealed("t");
+    for (i, mm) in ["mm-c", "mm-a", "mm-b", "mm-d"].iter().enumerate() {
+        let teams = format!("teams-{mm}");
+        let mut new = link(mm, &teams, &token, 0);
+        new.token_expires_at = Some(at(1_000 * (i as i64 + 1)));
+        store.link_account(&new).await.unwrap();
+    }
+    store.disconnect_account("mm-d", at(100)).await.unwrap();
+    assert_eq!(store.count_connected_links().await.unwrap(), 3);
+
+    let page1 = store.connected_links(None, 2).await.unwrap();
+    let ids1: Vec<_> = page1.iter().map(|l| l.mm_user_id.as_str()).collect();
+    assert_eq!(ids1, ["mm-a", "mm-b"]);
+    let page2 = store.connected_links(Some("mm-b"), 2).await.unwrap();
+    let ids2: Vec<_> = page2.iter().map(|l| l.mm_user_id.as_str()).collect();
+    assert_eq!(ids2, ["mm-c"]);
+
+    // Expiring before 2.5 s: mm-c (1 s) and mm-a (2 s), soonest first; mm-d is disconnected.
+    let expiring = store.links_expiring_before(at(2_500), 10).await.unwrap();
+    let ids: Vec<_> = expiring.iter().map(|l| l.mm_user_id.as_str()).collect();
+    assert_eq!(ids, ["mm-c", "mm-a"]);
+    assert_eq!(
+        store
+            .links_expiring_before(at(2_500), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn sealed_tokens_round_trip_through_the_database(store: &Store) {
+    store.migrate().await.unwrap();
+    let sealer = TokenSealer::new(EncryptionKey::generate().unwrap(), vec![]);
+    let token = sealer
+        .seal(b"eyJ0eXAiOiJKV1QiLCJhbGc-refresh", "account_link:mm-1")
+        .unwrap();
+    store
+        .link_account(&link("mm-1", "teams-1", &token, 0))
+        .await
+        .unwrap();
+    let stored = store
+        .account_link("mm-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .token
+        .unwrap();
+    assert!(
+        !stored.as_str().contains("refresh"),
+        "the database holds ciphertext only"
+    );
+    assert_eq!(
+        sealer.open(&stored, "account_link:mm-1").unwrap(),
+        b"eyJ0eXAiOiJKV1QiLCJhbGc-refresh"
+    );
+    assert!(
+        sealer.open(&stored, "account_link:mm-2").is_err(),
+        "bound to its row"
+    );
+}
+
+pub async fn oauth_states_are_single_use_and_expire(store: &Store) {
+    store.migrate().await.unwrap();
+    let verifier = sealed("pkce");
+    let new = |state: &'static str, expires_ms: i64| NewOAuthState {
+        state,
+        mm_user_id: "mm-1",
+        purpose: "connect",
+        pkce_verifier: &verifier,
+        created_at: at(0),
+        expires_at: at(expires_ms),
+    };
+    store
+        .create_oauth_state(&new("state-a", 600_000))
+        .await
+        .unwrap();
+    store
+        .create_oauth_state(&new("state-b", 600_000))
+        .await
+        .unwrap();
+    store
+        .create_oauth_state(&new("state-old", 1_000))
+        .await
+        .unwrap();
+
+    match store.take_oauth_state("state-a", at(1_000)).await.unwrap() {
+        StateLookup::Valid(found) => {
+            assert_eq!(found.mm_user_id, "mm-1");
+            assert_eq!(found.purpose, "connect");
+            assert_eq!(found.pkce_verifier, verifier);
+        }
+        other => panic!("expected a valid state, got {other:?}"),
+    }
+    assert_eq!(
+        store.take_oauth_state("state-a", at(1_001)).await.unwrap(),
+        StateLookup::Unknown,
+        "a state is single use"
+    );
+    assert_eq!(
+        store.take_oauth_state("never-issued", at(0)).await.unwrap(),
+        StateLookup::Unknown
+    );
+    assert!(matches!(
+        store.take_oauth_state("state-old", at(1_000)).await.unwrap(),
+        StateLookup::Expired(found) if found.mm_user_id == "mm-1"
+    ));
+    assert_eq!(
+        store.take_oauth_state("state-old", at(0)).await.unwrap(),
+        StateLookup::Unknown
+    );
+
+    // Concurrent redirects with one state: exactly one wins.
+    store
+        .create_oauth_state(&new("state-race", 600_000))
+        .await
+        .unwrap();
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move { store.take_oauth_state("state-race", at(1)).await.unwrap() });
+    }
+    let valid = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|l| matches!(l, StateLookup::Valid(_)))
+        .count();
+    assert_eq!(valid, 1);
+
+    assert_eq!(
+        store.purge_expired_oauth_states(at(600_000)).await.unwrap(),
+        1,
+        "state-b"
+    );
+    assert_eq!(
+        store.take_oauth_state("state-b", at(0)).await.unwrap(),
+        StateLookup::Unknown
+    );
+}
+
+pub async fn preferences_set_overwrite_list_and_delete(store: &Store) {
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.preference("mm-1", "notifications").await.unwrap(),
+        None
+    );
+    store
+        .set_preference("mm-1", "notifications", "on", at(0))
+        .await
+        .unwrap();
+    store
+        .set_preference("mm-1", "summary_time", "08:00", at(0))
+        .await
+        .unwrap();
+    store
+        .set_preference("mm-2", "notifications", "off", at(0))
+        .await
+        .unwrap();
+    store
+        .set_preference("mm-3", "notifications", "on", at(0))
+        .await
+        .unwrap();
+    store
+        .set_preference("mm-2", "notifications", "on", at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .preference("mm-2", "notifications")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("on")
+    );
+    let all = store.preferences("mm-1").await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all["summary_time"], "08:00");
+    assert_eq!(
+        store
+            .users_with_preference("notifications", "on")
+            .await
+            .unwrap(),
+        ["mm-1", "mm-2", "mm-3"]
+    );
+    assert!(
+        store
+            .delete_preference("mm-1", "notifications")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_preference("mm-1", "notifications")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.preference("mm-1", "notifications").await.unwrap(),
+        None
+    );
+    assert_eq!(store.preferences("mm-1").await.unwrap().len(), 1);
+}
+
+pub async fn subscriptions_record_renew_expire_and_delete(store: &Store) {
+    store.migrate().await.unwrap();
+    let new = |id: &'static str, purpose: &'static str, expires_ms: i64| NewSubscription {
+        id,
+        purpose,
+        resource: "/chats/getAllMessages",
+        change_type: "created,updated",
+        owner_mm_user_id: None,
+        client_state: "secret-client-state",
+        expires_at: at(expires_ms),
+        now: at(0),
+    };
+    let saved = store
+        .save_subscription(&new("sub-1", "chats", 3_600_000))
+        .await
+        .unwrap();
+    assert_eq!(saved.expires_at, at(3_600_000));
+    assert!(saved.client_state_matches("secret-client-state"));
+    assert!(!saved.client_state_matches("secret-client-statf"));
+    assert!(
+        !saved.client_state_hash.contains("secret"),
+        "client state is kept as a digest"
+    );
+    let mut per_user = new("sub-2", "events:mm-1", 1_800_500);
+    per_user.owner_mm_user_id = Some("mm-1");
+    store.save_subscription(&per_user).await.unwrap();
+
+    assert_eq!(store.subscription("sub-1").await.unwrap(), Some(saved));
+    assert_eq!(store.subscription("nope").await.unwrap(), None);
+    let all: Vec<_> = store
+        .subscriptions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(all, ["sub-2", "sub-1"], "soonest expiry first");
+    let events = store
+        .subscriptions_for_purpose("events:mm-1")
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].owner_mm_user_id.as_deref(), Some("mm-1"));
+
+    let due: Vec<_> = store
+        .subscriptions_expiring_before(at(1_800_600))
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["sub-2"]
+    );
+    assert!(
+        store
+            .renew_subscription("sub-2", at(7_200_000), at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .renew_subscription("nope", at(7_200_000), at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .subscriptions_expiring_before(at(1_800_600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let renewed = store.subscription("sub-2").await.unwrap().unwrap();
+    assert_eq!(renewed.expires_at, at(7_200_000));
+    assert_eq!(renewed.updated_at, at(10));
+
+    assert!(store.delete_subscription("sub-1").await.unwrap());
+    assert!(!store.delete_subscription("sub-1").await.unwrap());
+    assert_eq!(store.subscriptions().await.unwrap().len(), 1);
+}
+
+pub async fn inbox_stores_atomically_and_deduplicates(store: &Store) {
+    store.migrate().await.unwrap();
+    let batch = [
+        item("graph.notification", Some("n-1"), "{\"a\":1}"),
+        item("graph.notification", Some("n-2"), "{\"a\":2}"),
+        item("graph.lifecycle", None, "{\"l\":1}"),
+    ];
+    assert_eq!(store.enqueue(&batch, at(0)).await.unwrap(), 3);
+    // A redelivery with the same keys adds only what is new; keyless items always land.
+    let again = [
+        item("graph.notification", Some("n-2"), "{\"a\":2}"),
+        item("graph.notification", Some("n-3"), "{\"a\":3}"),
+        item("graph.lifecycle", None, "{\"l\":1}"),
+    ];
+    assert_eq!(store.enqueue(&again, at(1)).await.unwrap(), 2);
+    assert_eq!(store.inbox_counts(at(2)).await.unwrap().pending, 5);
+    assert_eq!(store.enqueue(&[], at(2)).await.unwrap(), 0);
+}
+
+pub async fn inbox_claims_in_order_and_completes(store: &Store) {
+    store.migrate().await.unwrap();
+    let items: Vec<_> = (0..5).map(|i| item("k", None, &format!("p{i}"))).collect();
+    store.enqueue(&items, at(0)).await.unwrap();
+
+    let first = store.claim_inbox("w1", 3, at(30_000), at(1)).await.unwrap();
+    let payloads: Vec<_> = first.iter().map(|i| i.payload.as_str()).collect();
+    assert_eq!(
+        payloads,
+        ["p0", "p1", "p2"],
+        "oldest first, at most the limit"
+    );
+    assert!(
+        first
+            .iter()
+            .all(|i| i.claim.attempt == 1 && i.claim.worker == "w1")
+    );
+    assert_eq!(first[0].received_at, at(0));
+    let counts = store.inbox_counts(at(2)).await.unwrap();
+    assert_eq!((counts.pending, counts.in_flight), (2, 3));
+
+    let second = store
+        .claim_inbox("w2", 10, at(30_000), at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|i| i.payload.as_str())
+            .collect::<Vec<_>>(),
+        ["p3", "p4"]
+    );
+    assert!(
+        store
+            .claim_inbox("w3", 10, at(30_000), at(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    for claimed in first.iter().chain(&second) {
+        store.complete_inbox(&claimed.claim, at(4)).await.unwrap();
+    }
+    assert_eq!(store.inbox_counts(at(5)).await.unwrap(), Default::default());
+    // Completed items are never handed out again, even long after their leases.
+    assert!(
+        store
+            .claim_inbox("w3", 10, at(90_000), at(60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Completing twice is refused: the claim no longer holds.
+    assert!(matches!(
+        store.complete_inbox(&first[0].claim, at(6)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert_eq!(store.purge_finished_inbox(at(5)).await.unwrap(), 5);
+}
+
+pub async fn inbox_expired_lease_is_reclaimed_and_fences_the_old_worker(store: &Store) {
+    store.migrate().await.unwrap();
+    store.enqueue(&[item("k", None, "p")], at(0)).await.unwrap();
+    // Lease ends at 1.5 s; times carry fractions of a second on purpose.
+    let crashed = store
+        .claim_inbox("w1", 1, at(1_500), at(250))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        store
+            .claim_inbox("w2", 1, at(5_000), at(1_499))
+            .await
+            .unwrap()
+            .is_empty(),
+        "lease still held"
+    );
+    let extended = store
+        .extend_inbox_lease(&crashed.claim, at(2_000))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_inbox("w2", 1, at(5_000), at(1_999))
+            .await
+            .unwrap()
+            .is_empty(),
+        "lease was extended"
+    );
+
+    let taken = store
+        .claim_inbox("w2", 1, at(5_000), at(2_000))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(taken.claim.id, crashed.claim.id);
+    assert_eq!(taken.claim.attempt, 2);
+    assert_eq!(taken.payload, "p");
+
+    // The first worker wakes up: everything it tries is refused, and the item stays with w2.
+    for result in [
+        store.complete_inbox(&extended, at(2_100)).await,
+        store.retry_inbox(&extended, "boom", at(2_100)).await,
+        store.dead_letter_inbox(&extended, "boom", at(2_100)).await,
+        store
+            .extend_inbox_lease(&extended, at(9_000))
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::LeaseLost { .. })),
+            "{result:?}"
+        );
+    }
+    store.complete_inbox(&taken.claim, at(2_200)).await.unwrap();
+    assert_eq!(
+        store.inbox_counts(at(2_300)).await.unwrap(),
+        Default::default()
+    );
+}
+
+pub async fn inbox_retry_waits_and_dead_letters_are_kept(store: &Store) {
+    store.migrate().await.unwrap();
+    store
+        .enqueue(&[item("k", None, "a"), item("k", None, "b")], at(0))
+        .await
+        .unwrap();
+    let claimed = store.claim_inbox("w", 2, at(10_000), at(0)).await.unwrap();
+    store
+        .retry_inbox(&claimed[0].claim, "Graph said 503", at(60_000))
+        .await
+        .unwrap();
+    store
+        .dead_letter_inbox(&claimed[1].claim, "payload is not JSON", at(1))
+        .await
+        .unwrap();
+
+    assert!(
+        store
+            .claim_inbox("w", 5, at(70_000), at(59_999))
+            .await
+            .unwrap()
+            .is_empty(),
+        "retry waits"
+    );
+    let counts = store.inbox_counts(at(1_000)).await.unwrap();
+    assert_eq!((counts.pending, counts.in_flight, counts.dead), (1, 0, 1));
+    let retried = store
+        .claim_inbox("w", 5, at(120_000), at(60_000))
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].payload, "a");
+    assert_eq!(retried[0].claim.attempt, 2);
+    assert_eq!(retried[0].last_error.as_deref(), Some("Graph said 503"));
+    store
+        .complete_inbox(&retried[0].claim, at(60_001))
+        .await
+        .unwrap();
+
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("payload is not JSON"));
+    assert_eq!(dead[0].attempts, 1);
+    assert_eq!(
+        store.purge_finished_inbox(at(999_999)).await.unwrap(),
+        1,
+        "dead letters survive purges"
+    );
+    assert_eq!(store.requeue_dead_letters(at(70_000)).await.unwrap(), 1);
+    let again = store
+        .claim_inbox("w", 5, at(80_000), at(70_000))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].payload, "b");
+    assert!(store.dead_letters(10).await.unwrap().is_empty());
+}
+
+pub async fn inbox_concurrent_workers_never_share_an_item(store: &Store) {
+    store.migrate().await.unwrap();
+    const ITEMS: usize = 240;
+    let items: Vec<_> = (0..ITEMS)
+        .map(|i| item("k", Some(&format!("n-{i}")), &i.to_string()))
+        .collect();
+    for chunk in items.chunks(60) {
+        store.enqueue(chunk, at(0)).await.unwrap();
+    }
+    let mut workers = JoinSet::new();
+    for w in 0..8 {
+        let store = store.clone();
+        workers.spawn(async move {
+            let worker = format!("worker-{w}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_inbox(&worker, 7, at(600_000), at(1))
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break mine;
+                }
+                for claimed in batch {
+                    store.complete_inbox(&claimed.claim, at(2)).await.unwrap();
+                    mine.push(claimed.claim.id);
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    let per_worker = workers.join_all().await;
+    let all: Vec<i64> = per_worker.iter().flatten().copied().collect();
+    let unique: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!(
+        all.len(),
+        unique.len(),
+        "an item was claimed by two workers"
+    );
+    assert_eq!(unique.len(), ITEMS, "every item was processed");
+    assert!(
+        per_worker.iter().filter(|ids| !ids.is_empty()).count() > 1,
+        "the work was shared between workers"
+    );
+}
+
+pub async fn deliveries_reserve_deliver_and_never_twice(store: &Store) {
+    store.migrate().await.unwrap();
+    let until = at(30_000);
+    assert_eq!(
+        store
+            .reserve_delivery("u1", "msg-1", "w1", until, at(0))
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    // Re-reserving one's own reservation extends it.
+    assert_eq!(
+        store
+            .reserve_delivery("u1", "msg-1", "w1", at(40_000), at(1))
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        store
+            .reserve_delivery("u1", "msg-1", "w2", until, at(2))
+            .await
+            .unwrap(),
+        Reservation::InProgress {
+            holder: "w1".into(),
+            until: at(40_000)
+        }
+    );
+    // Another recipient of the same message is independent.
+    assert_eq!(
+        store
+            .reserve_delivery("u2", "msg-1", "w2", until, at(2))
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+
+    store
+        .mark_delivered("u1", "msg-1", "w1", Some("post-1"), at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery_state("u1", "msg-1").await.unwrap(),
+        Some(DeliveryState::Delivered {
+            external_id: Some("post-1".into()),
+            at: at(3)
+        })
+    );
+    for (holder, now) in [("w1", at(4)), ("w2", at(999_999))] {
+        assert_eq!(
+            store
+                .reserve_delivery("u1", "msg-1", holder, at(1_000_000), now)
+                .await
+                .unwrap(),
+            Reservation::AlreadyDelivered {
+                external_id: Some("post-1".into())
+            },
+            "a delivered item is never reserved again"
+        );
+    }
+    assert!(
+        !store
+            .record_delivery("u1", "msg-1", Some("post-x"), at(5))
+            .await
+            .unwrap()
+    );
+
+    // A failed send gives the reservation back so it can be tried again at once.
+    assert!(store.release_delivery("u2", "msg-1", "w2").await.unwrap());
+    assert!(!store.release_delivery("u2", "msg-1", "w2").await.unwrap());
+    assert_eq!(store.delivery_state("u2", "msg-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .reserve_delivery("u2", "msg-1", "w3", until, at(6))
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(store.count_deliveries("u1").await.unwrap(), 1);
+    assert_eq!(store.count_deliveries("u2").await.unwrap(), 0);
+}
+
+pub async fn deliveries_expired_reservation_is_taken_over(store: &Store) {
+    store.migrate().await.unwrap();
+    store
+        .reserve_delivery("u1", "msg-1", "crashed", at(1_500), at(0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .reserve_delivery("u1", "msg-1", "w2", at(9_000), at(1_499))
+            .await
+            .unwrap(),
+        Reservation::InProgress { .. }
+    ));
+    assert_eq!(
+        store
+            .reserve_delivery("u1", "msg-1", "w2", at(9_000), at(1_500))
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    // The crashed worker comes back: it may not mark what it no longer holds.
+    assert!(matches!(
+        store
+            .mark_delivered("u1", "msg-1", "crashed", Some("dup"), at(1_600))
+            .await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(
+        !store
+            .release_delivery("u1", "msg-1", "crashed")
+            .await
+            .unwrap()
+    );
+    store
+        .mark_delivered("u1", "msg-1", "w2", Some("post-2"), at(1_700))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delivery_state("u1", "msg-1").await.unwrap(),
+        Some(DeliveryState::Delivered { external_id: Some(id), .. }) if id == "post-2"
+    ));
+    assert_eq!(store.purge_deliveries_before(at(1_701)).await.unwrap(), 1);
+    assert_eq!(store.delivery_state("u1", "msg-1").await.unwrap(), None);
+}
+
+pub async fn deliveries_recorded_twice_count_once_even_concurrently(store: &Store) {
+    store.migrate().await.unwrap();
+    assert!(
+        store
+            .record_delivery("u1", "summary:2026-11-23", None, at(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_delivery("u1", "summary:2026-11-23", None, at(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.count_deliveries("u1").await.unwrap(), 1);
+
+    let store = Arc::new(store.clone());
+    let mut recorders = JoinSet::new();
+    let mut reservers = JoinSet::new();
+    for w in 0..16 {
+        let s = store.clone();
+        recorders.spawn(async move {
+            s.record_delivery("u2", "msg-race", Some(&format!("p{w}")), at(2))
+                .await
+                .unwrap()
+        });
+        let s = store.clone();
+        reservers.spawn(async move {
+            s.reserve_delivery("u3", "msg-race", &format!("w{w}"), at(60_000), at(2))
+                .await
+                .unwrap()
+        });
+    }
+    let recorded = recorders
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|first| *first)
+        .count();
+    assert_eq!(recorded, 1, "exactly one concurrent record is the first");
+    assert_eq!(store.count_deliveries("u2").await.unwrap(), 1);
+    let reserved = reservers
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|r| *r == Reservation::Reserved)
+        .count();
+    assert_eq!(reserved, 1, "exactly one concurrent reservation wins");
+}
+
+pub async fn cursors_only_move_forward(store: &Store) {
+    store.migrate().await.unwrap();
+    assert_eq!(store.chat_cursor("chat-1").await.unwrap(), None);
+    assert!(
+        store
+            .advance_chat_cursor("chat-1", at(1_250), "m1", at(2_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advance_chat_cursor("chat-1", at(1_500), "m2", at(2_001))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_chat_cursor("chat-1", at(1_499), "m-late", at(2_002))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_chat_cursor("chat-1", at(1_500), "m-same", at(2_003))
+            .await
+            .unwrap()
+    );
+    let cursor = store.chat_cursor("chat-1").await.unwrap().unwrap();
+    assert_eq!(
+        (cursor.last_message_at, cursor.last_message_id.as_str()),
+        (at(1_500), "m2")
+    );
+    assert_eq!(cursor.updated_at, at(2_001));
+    assert!(
+        store
+            .advance_chat_cursor("chat-0", at(1), "x", at(2))
+            .await
+            .unwrap()
+    );
+    let all: Vec<_> = store
+        .chat_cursors()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.chat_id)
+        .collect();
+    assert_eq!(all, ["chat-0", "chat-1"]);
+}
+
+pub async fn job_lease_has_one_holder_and_changes_hands_on_expiry(store: &Store) {
+    store.migrate().await.unwrap();
+    let a = store
+        .try_acquire_job("renew-subscriptions", "replica-a", at(30_000), at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.holder.as_str(), a.fence), ("replica-a", 1));
+    assert_eq!(
+        store
+            .try_acquire_job("renew-subscriptions", "replica-b", at(60_000), at(29_999))
+            .await
+            .unwrap(),
+        None
+    );
+    // The holder acquiring again extends without changing the fence.
+    let a2 = store
+        .try_acquire_job("renew-subscriptions", "replica-a", at(45_000), at(10_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (a2.fence, a2.acquired_at, a2.expires_at),
+        (1, at(0), at(45_000))
+    );
+    let a3 = store.renew_job(&a2, at(50_000)).await.unwrap();
+    assert_eq!(
+        store
+            .job_lease("renew-subscriptions")
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        at(50_000)
+    );
+    // Other jobs are independent.
+    assert!(
+        store
+            .try_acquire_job("user-sync", "replica-b", at(1_000), at(0))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let b = store
+        .try_acquire_job("renew-subscriptions", "replica-b", at(90_000), at(50_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (b.holder.as_str(), b.fence, b.acquired_at),
+        ("replica-b", 2, at(50_000))
+    );
+    assert!(matches!(
+        store.renew_job(&a3, at(99_000)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(!store.release_job(&a3, at(50_001)).await.unwrap());
+    // Releasing lets another replica in at once, with a new fence.
+    assert!(store.release_job(&b, at(60_000)).await.unwrap());
+    let a4 = store
+        .try_acquire_job("renew-subscriptions", "replica-a", at(120_000), at(60_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a4.fence, 3);
+}
+
+pub async fn job_lease_concurrent_acquirers_get_one_holder(store: &Store) {
+    store.migrate().await.unwrap();
+    for round in 0..3i64 {
+        // Each round starts after the previous lease expired.
+        let now = at(round * 100_000);
+        let mut tasks = JoinSet::new();
+        for r in 0..12 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                store
+                    .try_acquire_job(
+                        "daily-summary",
+                        &format!("replica-{round}-{r}"),
+                        now + chrono::TimeDelta::seconds(30),
+                        now,
+                    )
+                    .await
+                    .unwrap()
+            });
+        }
+        let winners: Vec<_> = tasks.join_all().await.into_iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        assert_eq!(winners[0].fence, round + 1);
+        assert_eq!(
+            store
+                .job_lease("daily-summary")
+                .await
+                .unwrap()
+                .unwrap()
+                .holder,
+            winners[0].holder
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! The store's conformance suite: every case runs against SQLite and against PostgreSQL.
+//!
+//! PostgreSQL runs when `STORE_TEST_POSTGRES_URL` is set (each test gets a schema of its own in
+//! that database); `.ci/run` sets it to a fresh database. Without it the PostgreSQL tests say, once,
+//! that they were skipped, and pass.
+
+mod cases;
+mod support;
+
+macro_rules! suite {
+    ($backend:ident, $factory:path) => {
+        suite!(@module $backend, $factory, [
+            migrations_apply_once_and_then_change_nothing,
+            links_connect_refresh_disconnect_and_relink,
+            links_refuse_a_second_account_on_either_side,
+            links_list_page_and_find_expiring_tokens,
+            sealed_tokens_round_trip_through_the_database,
+            oauth_states_are_single_use_and_expire,
+            preferences_set_overwrite_list_and_delete,
+            subscriptions_record_renew_expire_and_delete,
+            inbox_stores_atomically_and_deduplicates,
+            inbox_claims_in_order_and_completes,
+            inbox_expired_lease_is_reclaimed_and_fences_the_old_worker,
+            inbox_retry_waits_and_dead_letters_are_kept,
+            inbox_concurrent_workers_never_share_an_item,
+            deliveries_reserve_deliver_and_never_twice,
+            deliveries_expired_reservation_is_taken_over,
+            deliveries_recorded_twice_count_once_even_concurrently,
+            cursors_only_move_forward,
+            job_lease_has_one_holder_and_changes_hands_on_expiry,
+            job_lease_concurrent_acquirers_get_one_holder,
+        ]);
+    };
+    (@module $backend:ident, $factory:path, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    if let Some(test_store) = $factory().await {
+                        crate::cases::$case(&test_store.store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+suite!(sqlite, crate::support::sqlite);
+suite!(postgres, crate::support::postgres);
