@@ -1,0 +1,269 @@
+//! The command line shared by `teams-bridge` and `calendar-bridge`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use secrecy::ExposeSecret as _;
+use store::{EncryptionKey, Store, StoreOptions};
+
+use crate::config::{self, Config, KeySource, LogConfig, LogFormat, Problem, Severity};
+use crate::server::{self, AppState};
+use crate::{Product, keys};
+
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file. Every key can also be set, or overridden, by an environment
+    /// variable named PREFIX__SECTION__KEY (for example TEAMS_BRIDGE__MATTERMOST__URL).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default): apply pending migrations, then serve the HTTP endpoints
+    /// that Mattermost and Microsoft Graph call.
+    Serve,
+    /// Run the service on this machine with no accounts anywhere: a throwaway SQLite store and a
+    /// generated key. Needs no configuration.
+    Sandbox {
+        /// Address to serve on.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Create or update the database schema named by [store] url, then exit. Running it again
+    /// changes nothing. Needs only the [store] section.
+    Migrate,
+    /// Validate the configuration and report every problem by its key name; exits 1 if any is an
+    /// error. Contacts nothing.
+    CheckConfig,
+    /// Print a new random key for store.encryption_key (base64 of 32 bytes).
+    GenerateKey,
+}
+
+/// Runs the binary for `product`: parses the command line, then does what it says.
+pub fn main(product: Product) -> ExitCode {
+    let about = format!(
+        "{}: {} for Mattermost, run next to your Mattermost server.",
+        product.binary(),
+        product.display_name()
+    );
+    let matches = Cli::command()
+        .name(product.binary())
+        .bin_name(product.binary())
+        .about(about)
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = cli.config.as_deref();
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(product, path).await,
+            Command::Sandbox { listen } => crate::sandbox::run(product, listen).await,
+            Command::Migrate => migrate(product, path).await,
+            Command::CheckConfig => Ok(check_config(product, path)),
+            Command::GenerateKey => generate_key(),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit code for configuration errors, apart from runtime failures (1).
+const CONFIG_ERROR: u8 = 2;
+
+fn print_problems(problems: &[Problem]) {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+}
+
+fn check_config(product: Product, path: Option<&std::path::Path>) -> ExitCode {
+    let loaded = config::load(product, path);
+    print_problems(&loaded.problems);
+    let errors = loaded.errors().count();
+    let warnings = loaded.warnings().count();
+    match &loaded.config {
+        Some(config) if errors == 0 => {
+            println!("{}", summary(config));
+            println!("configuration OK ({warnings} warning(s))");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("configuration has {errors} error(s) and {warnings} warning(s)");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The effective configuration, secrets shown only as set or not.
+fn summary(config: &Config) -> String {
+    let set = |present: bool| if present { "set (hidden)" } else { "not set" };
+    let key = match &config.store.encryption_key {
+        KeySource::Configured(k) => format!("configured (key id {})", k.id()),
+        KeySource::File(path) => format!("kept in {}", path.display()),
+    };
+    [
+        format!("server.listen = {}", config.server.listen),
+        format!("server.public_url = {}", config.server.public_url),
+        format!("store.url = {}", config.store.url),
+        format!("store.encryption_key = {key}"),
+        format!(
+            "store.previous_encryption_keys = {} key(s)",
+            config.store.previous_encryption_keys.len()
+        ),
+        format!("mattermost.url = {}", config.mattermost.url),
+        format!("mattermost.bot_token = {}", set(true)),
+        format!(
+            "mattermost.admin_token = {}",
+            set(config.mattermost.admin_token.is_some())
+        ),
+        format!(
+            "mattermost.command_token = {}",
+            set(config.mattermost.command_token.is_some())
+        ),
+        format!("microsoft.tenant_id = {}", config.microsoft.tenant_id),
+        format!("microsoft.client_id = {}", config.microsoft.client_id),
+        format!("microsoft.client_secret = {}", set(true)),
+        format!("microsoft.webhook_secret = {}", set(true)),
+        format!("microsoft.graph_url = {}", config.microsoft.graph_url),
+        format!("microsoft.login_url = {}", config.microsoft.login_url),
+        format!(
+            "microsoft.billing_model = {:?}",
+            config.microsoft.billing_model
+        ),
+        format!("log.level = {}", config.log.level),
+    ]
+    .join("\n")
+}
+
+async fn migrate(product: Product, path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let (store_config, problems) = config::load_store_location(product, path);
+    let errors: Vec<_> = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .cloned()
+        .collect();
+    let Some(store_config) = store_config.filter(|_| errors.is_empty()) else {
+        print_problems(&errors);
+        return Ok(ExitCode::from(CONFIG_ERROR));
+    };
+    let options = StoreOptions {
+        max_connections: store_config.max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(store_config.url.expose(), &options)
+        .await
+        .with_context(|| format!("opening {}", store_config.url))?;
+    let report = store.migrate().await.context("applying migrations")?;
+    if report.applied.is_empty() {
+        println!(
+            "{} schema at {} is up to date ({} migration(s)); nothing changed",
+            store.kind(),
+            store_config.url,
+            report.total
+        );
+    } else {
+        println!(
+            "applied {} migration(s) to the {} schema at {} ({:?}); it now has {}",
+            report.applied.len(),
+            store.kind(),
+            store_config.url,
+            report.applied,
+            report.total
+        );
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate_key() -> anyhow::Result<ExitCode> {
+    let key = EncryptionKey::generate().context("generating a key")?;
+    println!("{}", key.to_base64().expose_secret());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Installs the global log subscriber. Logs go to standard error.
+pub fn init_logging(config: &LogConfig) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter: tracing_subscriber::filter::Targets = config.level.parse().unwrap_or_else(|_| {
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+    });
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match config.format {
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+}
+
+async fn serve(product: Product, path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let loaded = config::load(product, path);
+    let Some(config) = loaded.config else {
+        print_problems(&loaded.problems);
+        eprintln!(
+            "{} cannot start: fix the errors above (`{} check-config` lists them too)",
+            product.binary(),
+            product.binary()
+        );
+        return Ok(ExitCode::from(CONFIG_ERROR));
+    };
+    init_logging(&config.log);
+    for warning in &loaded.problems {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+    }
+    let options = StoreOptions {
+        max_connections: config.store.max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(config.store.url.expose(), &options)
+        .await
+        .with_context(|| format!("opening the store at {}", config.store.url))?;
+    let sealer = keys::load_sealer(&config.store)?;
+    let listener = server::bind(config.server.listen).await?;
+    tracing::info!(
+        service = product.binary(),
+        listen = %config.server.listen,
+        public_url = %config.server.public_url,
+        store = %store.kind(),
+        key_id = sealer.current_key_id(),
+        "serving"
+    );
+    let state = AppState {
+        product,
+        store: store.clone(),
+    };
+    server::serve(listener, server::router(state), server::shutdown_signal()).await?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
