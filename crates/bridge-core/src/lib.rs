@@ -1,1 +1,5 @@
+#![doc = include_str!("../README.md")]
 
+pub mod clock;
+
+pub use clock::{Clock, ManualClock, SystemClock};

@@ -223,12 +223,13 @@ async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<SqlitePool,
         .foreign_keys(true);
     let filename = connect.get_filename();
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    if !in_memory {
-        if let Some(parent) = filename.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::InvalidUrl {
-                reason: format!("cannot create directory {}: {e}", parent.display()),
-            })?;
-        }
+    if let Some(parent) = filename
+        .parent()
+        .filter(|p| !in_memory && !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| StoreError::InvalidUrl {
+            reason: format!("cannot create directory {}: {e}", parent.display()),
+        })?;
     }
     // An in-memory database lives as long as its one connection, so the pool keeps exactly one.
     let pool = if in_memory {

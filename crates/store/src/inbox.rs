@@ -52,7 +52,7 @@ pub struct InboxCounts {
 }
 
 /// A dead-lettered item, for admin tooling.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeadLetter {
     pub id: i64,
     pub kind: String,
@@ -279,17 +279,9 @@ impl Store {
     pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
         let sql = "SELECT id, kind, attempts, last_error, received_at FROM inbox
                    WHERE status = 'dead' ORDER BY id LIMIT $1";
-        let rows: Vec<(i64, String, i64, Option<String>, DateTime<Utc>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(i64::from(limit)).fetch_all(pool).await?);
-        Ok(rows
-            .into_iter()
-            .map(|(id, kind, attempts, last_error, received_at)| DeadLetter {
-                id,
-                kind,
-                attempts,
-                last_error,
-                received_at,
-            })
-            .collect())
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sql).bind(i64::from(limit)).fetch_all(pool).await?),
+        )
     }
 
     /// Puts every dead letter back in the queue (after an operator fixed the cause). Returns how many.

@@ -1,1 +1,5 @@
+#![doc = include_str!("../README.md")]
 
+mod endpoints;
+
+pub use endpoints::{EndpointError, GraphEndpoints};

@@ -132,7 +132,7 @@ impl fmt::Display for StoreUrl {
 #[derive(Debug)]
 pub enum KeySource {
     /// `store.encryption_key`.
-    Configured(EncryptionKey),
+    Configured(Box<EncryptionKey>),
     /// Not configured: a key is generated on first start and kept in this file (SQLite only).
     File(PathBuf),
 }

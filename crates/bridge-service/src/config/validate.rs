@@ -387,7 +387,7 @@ fn store(r: &mut Reader) -> Option<StoreConfig> {
     let is_postgres = url.as_ref().is_some_and(StoreUrl::is_postgres);
     let current = match r.string("store", "encryption_key") {
         Some((value, origin)) => {
-            key(r, "encryption_key", &value, &origin).map(KeySource::Configured)
+            key(r, "encryption_key", &value, &origin).map(|k| KeySource::Configured(Box::new(k)))
         }
         None if is_postgres => {
             r.missing(
