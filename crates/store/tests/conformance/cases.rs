@@ -32,7 +32,7 @@ fn link<'a>(mm: &'a str, teams: &'a str, token: &'a Sealed, now_ms: i64) -> NewL
     }
 }
 
-pub async fn migrations_apply_once_and_then_change_nothing(store: &Store) {
+pub(crate) async fn migrations_apply_once_and_then_change_nothing(store: &Store) {
     assert_eq!(store.pending_migrations().await.unwrap(), 1);
     let first = store.migrate().await.unwrap();
     assert_eq!(
@@ -54,7 +54,7 @@ pub async fn migrations_apply_once_and_then_change_nothing(store: &Store) {
     store.ping().await.unwrap();
 }
 
-pub async fn links_connect_refresh_disconnect_and_relink(store: &Store) {
+pub(crate) async fn links_connect_refresh_disconnect_and_relink(store: &Store) {
     store.migrate().await.unwrap();
     let token = sealed("one");
     let linked = store
@@ -137,7 +137,7 @@ pub async fn links_connect_refresh_disconnect_and_relink(store: &Store) {
     assert_eq!(store.account_link("nobody").await.unwrap(), None);
 }
 
-pub async fn links_refuse_a_second_account_on_either_side(store: &Store) {
+pub(crate) async fn links_refuse_a_second_account_on_either_side(store: &Store) {
     store.migrate().await.unwrap();
     let token = sealed("t");
     store
@@ -168,7 +168,7 @@ pub async fn links_refuse_a_second_account_on_either_side(store: &Store) {
     assert_eq!(store.count_connected_links().await.unwrap(), 1);
 }
 
-pub async fn links_list_page_and_find_expiring_tokens(store: &Store) {
+pub(crate) async fn links_list_page_and_find_expiring_tokens(store: &Store) {
     store.migrate().await.unwrap();
     let token = sealed("t");
     for (i, mm) in ["mm-c", "mm-a", "mm-b", "mm-d"].iter().enumerate() {
@@ -201,7 +201,7 @@ pub async fn links_list_page_and_find_expiring_tokens(store: &Store) {
     );
 }
 
-pub async fn sealed_tokens_round_trip_through_the_database(store: &Store) {
+pub(crate) async fn sealed_tokens_round_trip_through_the_database(store: &Store) {
     store.migrate().await.unwrap();
     let sealer = TokenSealer::new(EncryptionKey::generate().unwrap(), vec![]);
     let token = sealer
@@ -232,7 +232,7 @@ pub async fn sealed_tokens_round_trip_through_the_database(store: &Store) {
     );
 }
 
-pub async fn oauth_states_are_single_use_and_expire(store: &Store) {
+pub(crate) async fn oauth_states_are_single_use_and_expire(store: &Store) {
     store.migrate().await.unwrap();
     let verifier = sealed("pkce");
     let new = |state: &'static str, expires_ms: i64| NewOAuthState {
@@ -311,7 +311,7 @@ pub async fn oauth_states_are_single_use_and_expire(store: &Store) {
     );
 }
 
-pub async fn preferences_set_overwrite_list_and_delete(store: &Store) {
+pub(crate) async fn preferences_set_overwrite_list_and_delete(store: &Store) {
     store.migrate().await.unwrap();
     assert_eq!(
         store.preference("mm-1", "notifications").await.unwrap(),
@@ -374,7 +374,7 @@ pub async fn preferences_set_overwrite_list_and_delete(store: &Store) {
     assert_eq!(store.preferences("mm-1").await.unwrap().len(), 1);
 }
 
-pub async fn subscriptions_record_renew_expire_and_delete(store: &Store) {
+pub(crate) async fn subscriptions_record_renew_expire_and_delete(store: &Store) {
     store.migrate().await.unwrap();
     let new = |id: &'static str, purpose: &'static str, expires_ms: i64| NewSubscription {
         id,
@@ -454,7 +454,7 @@ pub async fn subscriptions_record_renew_expire_and_delete(store: &Store) {
     assert_eq!(store.subscriptions().await.unwrap().len(), 1);
 }
 
-pub async fn inbox_stores_atomically_and_deduplicates(store: &Store) {
+pub(crate) async fn inbox_stores_atomically_and_deduplicates(store: &Store) {
     store.migrate().await.unwrap();
     let batch = [
         item("graph.notification", Some("n-1"), "{\"a\":1}"),
@@ -473,7 +473,7 @@ pub async fn inbox_stores_atomically_and_deduplicates(store: &Store) {
     assert_eq!(store.enqueue(&[], at(2)).await.unwrap(), 0);
 }
 
-pub async fn inbox_claims_in_order_and_completes(store: &Store) {
+pub(crate) async fn inbox_claims_in_order_and_completes(store: &Store) {
     store.migrate().await.unwrap();
     let items: Vec<_> = (0..5).map(|i| item("k", None, &format!("p{i}"))).collect();
     store.enqueue(&items, at(0)).await.unwrap();
@@ -533,7 +533,7 @@ pub async fn inbox_claims_in_order_and_completes(store: &Store) {
     assert_eq!(store.purge_finished_inbox(at(5)).await.unwrap(), 5);
 }
 
-pub async fn inbox_expired_lease_is_reclaimed_and_fences_the_old_worker(store: &Store) {
+pub(crate) async fn inbox_expired_lease_is_reclaimed_and_fences_the_old_worker(store: &Store) {
     store.migrate().await.unwrap();
     store.enqueue(&[item("k", None, "p")], at(0)).await.unwrap();
     // Lease ends at 1.5 s; times carry fractions of a second on purpose.
@@ -594,7 +594,7 @@ pub async fn inbox_expired_lease_is_reclaimed_and_fences_the_old_worker(store: &
     );
 }
 
-pub async fn inbox_retry_waits_and_dead_letters_are_kept(store: &Store) {
+pub(crate) async fn inbox_retry_waits_and_dead_letters_are_kept(store: &Store) {
     store.migrate().await.unwrap();
     store
         .enqueue(&[item("k", None, "a"), item("k", None, "b")], at(0))
@@ -652,7 +652,7 @@ pub async fn inbox_retry_waits_and_dead_letters_are_kept(store: &Store) {
     assert!(store.dead_letters(10).await.unwrap().is_empty());
 }
 
-pub async fn inbox_concurrent_workers_never_share_an_item(store: &Store) {
+pub(crate) async fn inbox_concurrent_workers_never_share_an_item(store: &Store) {
     store.migrate().await.unwrap();
     const ITEMS: usize = 240;
     let items: Vec<_> = (0..ITEMS)
@@ -698,7 +698,7 @@ pub async fn inbox_concurrent_workers_never_share_an_item(store: &Store) {
     );
 }
 
-pub async fn deliveries_reserve_deliver_and_never_twice(store: &Store) {
+pub(crate) async fn deliveries_reserve_deliver_and_never_twice(store: &Store) {
     store.migrate().await.unwrap();
     let until = at(30_000);
     assert_eq!(
@@ -780,7 +780,7 @@ pub async fn deliveries_reserve_deliver_and_never_twice(store: &Store) {
     assert_eq!(store.count_deliveries("u2").await.unwrap(), 0);
 }
 
-pub async fn deliveries_expired_reservation_is_taken_over(store: &Store) {
+pub(crate) async fn deliveries_expired_reservation_is_taken_over(store: &Store) {
     store.migrate().await.unwrap();
     store
         .reserve_delivery("u1", "msg-1", "crashed", at(1_500), at(0))
@@ -825,7 +825,7 @@ pub async fn deliveries_expired_reservation_is_taken_over(store: &Store) {
     assert_eq!(store.delivery_state("u1", "msg-1").await.unwrap(), None);
 }
 
-pub async fn deliveries_recorded_twice_count_once_even_concurrently(store: &Store) {
+pub(crate) async fn deliveries_recorded_twice_count_once_even_concurrently(store: &Store) {
     store.migrate().await.unwrap();
     assert!(
         store
@@ -875,7 +875,7 @@ pub async fn deliveries_recorded_twice_count_once_even_concurrently(store: &Stor
     assert_eq!(reserved, 1, "exactly one concurrent reservation wins");
 }
 
-pub async fn cursors_only_move_forward(store: &Store) {
+pub(crate) async fn cursors_only_move_forward(store: &Store) {
     store.migrate().await.unwrap();
     assert_eq!(store.chat_cursor("chat-1").await.unwrap(), None);
     assert!(
@@ -924,7 +924,7 @@ pub async fn cursors_only_move_forward(store: &Store) {
     assert_eq!(all, ["chat-0", "chat-1"]);
 }
 
-pub async fn job_lease_has_one_holder_and_changes_hands_on_expiry(store: &Store) {
+pub(crate) async fn job_lease_has_one_holder_and_changes_hands_on_expiry(store: &Store) {
     store.migrate().await.unwrap();
     let a = store
         .try_acquire_job("renew-subscriptions", "replica-a", at(30_000), at(0))
@@ -992,7 +992,7 @@ pub async fn job_lease_has_one_holder_and_changes_hands_on_expiry(store: &Store)
     assert_eq!(a4.fence, 3);
 }
 
-pub async fn job_lease_concurrent_acquirers_get_one_holder(store: &Store) {
+pub(crate) async fn job_lease_concurrent_acquirers_get_one_holder(store: &Store) {
     store.migrate().await.unwrap();
     for round in 0..3i64 {
         // Each round starts after the previous lease expired.

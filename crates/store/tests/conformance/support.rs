@@ -5,16 +5,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, TimeZone, Utc};
 use store::{Store, StoreOptions};
 
-pub const POSTGRES_URL_VAR: &str = "STORE_TEST_POSTGRES_URL";
+pub(crate) const POSTGRES_URL_VAR: &str = "STORE_TEST_POSTGRES_URL";
 
 /// A store for one test, with whatever keeps its database alive.
-pub struct TestStore {
-    pub store: Store,
+pub(crate) struct TestStore {
+    pub(crate) store: Store,
     _dir: Option<tempfile::TempDir>,
 }
 
 /// A fresh SQLite file in a temporary directory, not yet migrated.
-pub async fn sqlite() -> Option<TestStore> {
+pub(crate) async fn sqlite() -> Option<TestStore> {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/nested/dir/bridge.db", dir.path().display());
     let store = Store::connect(&url, &StoreOptions::default())
@@ -28,7 +28,7 @@ pub async fn sqlite() -> Option<TestStore> {
 
 /// A fresh schema in the PostgreSQL database named by `STORE_TEST_POSTGRES_URL`, not yet migrated.
 /// `None` (after saying so) when the variable is unset; a panic when it is set but unreachable.
-pub async fn postgres() -> Option<TestStore> {
+pub(crate) async fn postgres() -> Option<TestStore> {
     let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
         static SAID: Once = Once::new();
         SAID.call_once(|| {
@@ -65,7 +65,7 @@ pub async fn postgres() -> Option<TestStore> {
 }
 
 /// A fixed instant plus `millis`, so tests decide what time it is, down to fractions of a second.
-pub fn at(millis: i64) -> DateTime<Utc> {
+pub(crate) fn at(millis: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0)
         .single()
         .expect("valid date")
