@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 use store::{EncryptionKey, Store, StoreOptions};
 
 use crate::config::{self, Config, KeySource, LogConfig, LogFormat, Problem, Severity};
 use crate::server::{self, AppState};
-use crate::{Product, keys};
+use crate::{Product, ServiceError, keys};
 
 #[derive(Debug, Parser)]
 #[command(version, propagate_version = true)]
@@ -68,7 +67,7 @@ pub fn main(product: Product) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            eprintln!("error: {}", ServiceError::Runtime(err));
             return ExitCode::FAILURE;
         }
     };
@@ -85,7 +84,7 @@ pub fn main(product: Product) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }
@@ -159,7 +158,10 @@ fn summary(config: &Config) -> String {
     .join("\n")
 }
 
-async fn migrate(product: Product, path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+async fn migrate(
+    product: Product,
+    path: Option<&std::path::Path>,
+) -> Result<ExitCode, ServiceError> {
     let (store_config, problems) = config::load_store_location(product, path);
     let errors: Vec<_> = problems
         .iter()
@@ -176,8 +178,11 @@ async fn migrate(product: Product, path: Option<&std::path::Path>) -> anyhow::Re
     };
     let store = Store::connect(store_config.url.expose(), &options)
         .await
-        .with_context(|| format!("opening {}", store_config.url))?;
-    let report = store.migrate().await.context("applying migrations")?;
+        .map_err(ServiceError::store(format!("opening {}", store_config.url)))?;
+    let report = store
+        .migrate()
+        .await
+        .map_err(ServiceError::store("applying migrations"))?;
     if report.applied.is_empty() {
         println!(
             "{} schema at {} is up to date ({} migration(s)); nothing changed",
@@ -199,8 +204,11 @@ async fn migrate(product: Product, path: Option<&std::path::Path>) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-fn generate_key() -> anyhow::Result<ExitCode> {
-    let key = EncryptionKey::generate().context("generating a key")?;
+fn generate_key() -> Result<ExitCode, ServiceError> {
+    let key = EncryptionKey::generate().map_err(|source| ServiceError::Key {
+        key: "store.encryption_key",
+        source,
+    })?;
     println!("{}", key.to_base64().expose_secret());
     Ok(ExitCode::SUCCESS)
 }
@@ -227,7 +235,7 @@ pub fn init_logging(config: &LogConfig) {
     };
 }
 
-async fn serve(product: Product, path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+async fn serve(product: Product, path: Option<&std::path::Path>) -> Result<ExitCode, ServiceError> {
     let loaded = config::load(product, path);
     let Some(config) = loaded.config else {
         print_problems(&loaded.problems);
@@ -248,7 +256,10 @@ async fn serve(product: Product, path: Option<&std::path::Path>) -> anyhow::Resu
     };
     let store = Store::open(config.store.url.expose(), &options)
         .await
-        .with_context(|| format!("opening the store at {}", config.store.url))?;
+        .map_err(ServiceError::store(format!(
+            "opening the store at {}",
+            config.store.url
+        )))?;
     let sealer = keys::load_sealer(&config.store)?;
     let listener = server::bind(config.server.listen).await?;
     tracing::info!(

@@ -1,18 +1,21 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
 use store::{EncryptionKey, TokenSealer};
 
+use crate::ServiceError;
 use crate::config::{KeySource, StoreConfig};
 
 /// The sealer for the configured keys. Without `encryption_key` (SQLite only), the key kept in the
 /// data directory is used, and made on first start.
-pub fn load_sealer(config: &StoreConfig) -> anyhow::Result<TokenSealer> {
+pub fn load_sealer(config: &StoreConfig) -> Result<TokenSealer, ServiceError> {
     let current = match &config.encryption_key {
         KeySource::Configured(key) => EncryptionKey::from_base64(key.to_base64().expose_secret())
-            .context("store.encryption_key")?,
+            .map_err(|source| ServiceError::Key {
+            key: "store.encryption_key",
+            source,
+        })?,
         KeySource::File(path) => key_file(path)?,
     };
     let previous = config
@@ -20,19 +23,26 @@ pub fn load_sealer(config: &StoreConfig) -> anyhow::Result<TokenSealer> {
         .iter()
         .map(|k| EncryptionKey::from_base64(k.to_base64().expose_secret()))
         .collect::<Result<Vec<_>, _>>()
-        .context("store.previous_encryption_keys")?;
+        .map_err(|source| ServiceError::Key {
+            key: "store.previous_encryption_keys",
+            source,
+        })?;
     Ok(TokenSealer::new(current, previous))
 }
 
-fn key_file(path: &Path) -> anyhow::Result<EncryptionKey> {
+fn key_file(path: &Path) -> Result<EncryptionKey, ServiceError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => EncryptionKey::from_base64(&text)
-            .with_context(|| format!("the key file {} does not hold a valid key", path.display())),
+        Ok(text) => EncryptionKey::from_base64(&text).map_err(|source| ServiceError::BadKeyFile {
+            path: path.to_owned(),
+            source,
+        }),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = EncryptionKey::generate().context("generating an encryption key")?;
+            let key = EncryptionKey::generate().map_err(|source| ServiceError::Key {
+                key: "store.encryption_key",
+                source,
+            })?;
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::create_dir_all(parent).map_err(ServiceError::file("create", parent))?;
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
@@ -41,7 +51,7 @@ fn key_file(path: &Path) -> anyhow::Result<EncryptionKey> {
             match options.open(path) {
                 Ok(mut file) => {
                     writeln!(file, "{}", key.to_base64().expose_secret())
-                        .with_context(|| format!("writing {}", path.display()))?;
+                        .map_err(ServiceError::file("write", path))?;
                     tracing::warn!(
                         path = %path.display(),
                         key_id = key.id(),
@@ -51,10 +61,10 @@ fn key_file(path: &Path) -> anyhow::Result<EncryptionKey> {
                 }
                 // Another process made it first: use theirs.
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => key_file(path),
-                Err(err) => Err(err).with_context(|| format!("creating {}", path.display())),
+                Err(err) => Err(ServiceError::file("create", path)(err)),
             }
         }
-        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+        Err(err) => Err(ServiceError::file("read", path)(err)),
     }
 }
 

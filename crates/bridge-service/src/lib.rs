@@ -2,10 +2,12 @@
 
 pub mod cli;
 pub mod config;
+mod error;
 mod keys;
 mod product;
 mod sandbox;
 pub mod server;
 
+pub use error::ServiceError;
 pub use keys::load_sealer;
 pub use product::Product;

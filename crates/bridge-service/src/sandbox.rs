@@ -3,16 +3,18 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use store::{EncryptionKey, Store, StoreOptions, TokenSealer};
 
 use crate::config::{LogConfig, LogFormat};
 use crate::server::{self, AppState};
-use crate::{Product, cli};
+use crate::{Product, ServiceError, cli};
 
 /// Runs the service against a throwaway SQLite store in a temporary directory, which is deleted
 /// on exit.
-pub(crate) async fn run(product: Product, listen: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(
+    product: Product,
+    listen: Option<SocketAddr>,
+) -> Result<ExitCode, ServiceError> {
     cli::init_logging(&LogConfig {
         level: "info".into(),
         format: LogFormat::Text,
@@ -20,15 +22,16 @@ pub(crate) async fn run(product: Product, listen: Option<SocketAddr>) -> anyhow:
     let dir = tempfile::Builder::new()
         .prefix(&format!("{}-sandbox-", product.binary()))
         .tempdir()
-        .context("creating the sandbox directory")?;
+        .map_err(ServiceError::file("create", &std::env::temp_dir()))?;
     let url = format!("sqlite://{}/{}.db", dir.path().display(), product.binary());
     let store = Store::open(&url, &StoreOptions::default())
         .await
-        .context("opening the sandbox store")?;
-    let sealer = TokenSealer::new(
-        EncryptionKey::generate().context("generating a key")?,
-        Vec::new(),
-    );
+        .map_err(ServiceError::store("opening the sandbox store"))?;
+    let key = EncryptionKey::generate().map_err(|source| ServiceError::Key {
+        key: "store.encryption_key",
+        source,
+    })?;
+    let sealer = TokenSealer::new(key, Vec::new());
     let listen = listen.unwrap_or_else(|| product.default_listen());
     let listener = server::bind(listen).await?;
     println!(

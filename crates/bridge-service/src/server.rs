@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde::Serialize;
 use store::Store;
 
-use crate::Product;
+use crate::{Product, ServiceError};
 
 /// What every handler may need.
 #[derive(Debug, Clone)]
@@ -76,17 +76,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), ServiceError> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+        .map_err(ServiceError::Serve)
 }
 
 /// Binds `addr`, with an error that says which address could not be used.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServiceError> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (server.listen): {e}"))
+        .map_err(|source| ServiceError::Bind { addr, source })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
