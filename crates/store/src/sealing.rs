@@ -294,11 +294,13 @@ mod tests {
         let sealed = sealer.seal(b"tok", "user-1").expect("seal");
         assert_eq!(sealer.open(&sealed, "user-2"), Err(SealError::Tampered));
 
-        let mut text = sealed.as_str().to_owned();
-        let last = text.pop().expect("non-empty");
-        text.push(if last == 'A' { 'B' } else { 'A' });
+        // Flip one character inside the ciphertext (not the last, whose spare bits must be zero).
+        let mut chars: Vec<char> = sealed.as_str().chars().collect();
+        let i = chars.len() - 10;
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        let altered: String = chars.into_iter().collect();
         assert_eq!(
-            sealer.open(&Sealed::from_stored(text), "user-1"),
+            sealer.open(&Sealed::from_stored(altered), "user-1"),
             Err(SealError::Tampered)
         );
 
