@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+mod batch;
+mod calendar;
+mod chats;
+mod control;
+mod directory;
+mod emulator;
+mod error;
+mod faults;
+mod identity;
+mod model;
+mod presence;
+mod state;
+mod subscriptions;
+mod timezones;
+
+pub use calendar::{AttendeeStatus, CalendarEvent, NewEvent, Recurrence};
+pub use emulator::{EmulatorOptions, GraphEmulator, SubscriptionInfo};
+pub use error::EmulatorError;
+pub use faults::{Fault, FaultRule};
+pub use model::{
+    Chat, ChatMessage, ChatType, Mention, NewMessage, NewUser, Presence, Reaction, Sender, User,
+};
+pub use state::{AppRegistration, DeliveryRecord};
+pub use subscriptions::LifecycleEvent;
