@@ -385,3 +385,42 @@ impl WaitOutput for Child {
         all
     }
 }
+
+#[test]
+fn sandbox_runs_the_service_against_a_seeded_graph_emulator() {
+    let addr = free_port();
+    let child = Command::new(BIN)
+        .args(["sandbox", "--listen", &addr.to_string()])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sandbox");
+    let mut running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        if let Some(answer) = http_get(addr, "/readyz") {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sandbox did not come up on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    let _ = running.0.kill();
+    let output = running.0.wait_with_output_ref();
+    assert!(output.contains("Demo tenant"), "{output}");
+    assert!(output.contains("linked to Mattermost user"), "{output}");
+    let graph_url = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("graph_url:"))
+        .map(str::trim)
+        .expect("the sandbox prints the Graph URL")
+        .to_owned();
+    assert!(
+        graph_url.starts_with("http://127.0.0.1:") && graph_url.ends_with("/v1.0"),
+        "{graph_url}"
+    );
+}

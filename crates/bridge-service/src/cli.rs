@@ -8,8 +8,9 @@ use secrecy::ExposeSecret as _;
 use store::{EncryptionKey, Store, StoreOptions};
 
 use crate::config::{self, Config, KeySource, LogConfig, LogFormat, Problem, Severity};
-use crate::server::{self, AppState};
-use crate::{Product, ServiceError, keys};
+use crate::server;
+use crate::service::Service;
+use crate::{Product, ServiceError};
 
 #[derive(Debug, Parser)]
 #[command(version, propagate_version = true)]
@@ -221,9 +222,14 @@ pub fn init_logging(config: &LogConfig) {
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
     });
     let registry = tracing_subscriber::registry().with(filter);
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = match config.format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colour)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -250,31 +256,9 @@ async fn serve(product: Product, path: Option<&std::path::Path>) -> Result<ExitC
     for warning in &loaded.problems {
         tracing::warn!(key = %warning.key, "{}", warning.message);
     }
-    let options = StoreOptions {
-        max_connections: config.store.max_connections,
-        ..StoreOptions::default()
-    };
-    let store = Store::open(config.store.url.expose(), &options)
-        .await
-        .map_err(ServiceError::store(format!(
-            "opening the store at {}",
-            config.store.url
-        )))?;
-    let sealer = keys::load_sealer(&config.store)?;
-    let listener = server::bind(config.server.listen).await?;
-    tracing::info!(
-        service = product.binary(),
-        listen = %config.server.listen,
-        public_url = %config.server.public_url,
-        store = %store.kind(),
-        key_id = sealer.current_key_id(),
-        "serving"
-    );
-    let state = AppState {
-        product,
-        store: store.clone(),
-    };
-    server::serve(listener, server::router(state), server::shutdown_signal()).await?;
-    store.close().await;
+    Service::start(config)
+        .await?
+        .run(server::shutdown_signal())
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,9 @@ mod keys;
 mod product;
 mod sandbox;
 pub mod server;
+mod service;
 
 pub use error::ServiceError;
 pub use keys::load_sealer;
 pub use product::Product;
+pub use service::Service;
