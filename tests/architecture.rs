@@ -38,16 +38,17 @@ struct Graph {
     manifests: BTreeMap<String, PathBuf>,
 }
 
-fn graph() -> Graph {
+/// `cargo metadata`, run once for all tests of this file: concurrent runs contend for Cargo's
+/// package-cache lock.
+fn graph() -> &'static Graph {
+    static GRAPH: std::sync::OnceLock<Graph> = std::sync::OnceLock::new();
+    GRAPH.get_or_init(load_graph)
+}
+
+fn load_graph() -> Graph {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
         .arg(root().join("Cargo.toml"))
         .output()
         .expect("run cargo metadata");
@@ -183,5 +184,23 @@ fn every_member_inherits_the_workspace_lints_and_has_a_readme() {
                 "{name}'s crate docs are not its README"
             );
         }
+    }
+}
+
+#[test]
+fn emulators_stand_alone() {
+    let graph = graph();
+    let members: Vec<String> = graph
+        .members
+        .iter()
+        .map(|id| graph.names[id].clone())
+        .collect();
+    for emulator in members.iter().filter(|name| name.ends_with("-emulator")) {
+        let closure = graph.closure(emulator);
+        let inside: Vec<_> = closure.iter().filter(|dep| members.contains(dep)).collect();
+        assert!(
+            inside.is_empty(),
+            "{emulator} depends on workspace crates {inside:?}"
+        );
     }
 }
