@@ -424,3 +424,112 @@ fn sandbox_runs_the_service_against_a_seeded_graph_emulator() {
         "{graph_url}"
     );
 }
+
+#[test]
+fn reseal_moves_tokens_to_the_current_key_and_reports_what_it_cannot_open() {
+    use secrecy::ExposeSecret as _;
+    use store::{EncryptionKey, NewLink, Store, StoreOptions, TokenSealer, link_token_context};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = good_config(dir.path(), free_port());
+    let url = format!("sqlite://{}/reseal.db", dir.path().display());
+    let (old, new, unknown) = (
+        EncryptionKey::generate().expect("key"),
+        EncryptionKey::generate().expect("key"),
+        EncryptionKey::generate().expect("key"),
+    );
+    let old_b64 = old.to_base64().expose_secret().to_owned();
+    let new_b64 = new.to_base64().expose_secret().to_owned();
+    let new_id = new.id().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = Store::open(&url, &StoreOptions::default())
+            .await
+            .expect("store");
+        let sealers = [
+            ("mm-old", TokenSealer::new(old, vec![])),
+            (
+                "mm-new",
+                TokenSealer::new(EncryptionKey::from_base64(&new_b64).expect("key"), vec![]),
+            ),
+            ("mm-lost", TokenSealer::new(unknown, vec![])),
+        ];
+        for (user, sealer) in &sealers {
+            let token = sealer
+                .seal(b"refresh-token", &link_token_context(user))
+                .expect("seal");
+            let now = chrono::Utc::now();
+            let link = NewLink {
+                mm_user_id: user,
+                teams_user_id: &format!("teams-{user}"),
+                teams_login: "x@contoso.com",
+                token: &token,
+                token_expires_at: None,
+                now,
+            };
+            store.link_account(&link).await.expect("link");
+        }
+        store.close().await;
+    });
+
+    let env = [
+        ("TEAMS_BRIDGE__STORE__URL", url.as_str()),
+        ("TEAMS_BRIDGE__STORE__ENCRYPTION_KEY", new_b64.as_str()),
+        (
+            "TEAMS_BRIDGE__STORE__PREVIOUS_ENCRYPTION_KEYS",
+            old_b64.as_str(),
+        ),
+    ];
+    let out = run(
+        &["reseal", "--config", config.to_str().expect("utf8")],
+        &env,
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a token no key opens is a failure:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("re-sealed 1 token(s)"), "{stdout}");
+    assert!(
+        stdout.contains("1 already used it") && stdout.contains("1 could not be opened"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("mm-lost"), "{stderr}");
+    assert!(!stderr.contains(&new_b64) && !stderr.contains(&old_b64) && !stdout.contains(&new_b64));
+
+    let moved = runtime.block_on(async {
+        let store = Store::open(&url, &StoreOptions::default())
+            .await
+            .expect("store");
+        let link = store
+            .account_link("mm-old")
+            .await
+            .expect("read")
+            .expect("link");
+        store.close().await;
+        link.token.expect("token")
+    });
+    assert_eq!(moved.key_id(), Some(new_id.as_str()));
+    let only_new = TokenSealer::new(EncryptionKey::from_base64(&new_b64).expect("key"), vec![]);
+    assert_eq!(
+        only_new
+            .open(&moved, &link_token_context("mm-old"))
+            .expect("open"),
+        b"refresh-token"
+    );
+
+    // Nothing left to do for the keys it can open.
+    let again = run(
+        &["reseal", "--config", config.to_str().expect("utf8")],
+        &env,
+    );
+    assert!(
+        text(&again.stdout).contains("re-sealed 0 token(s)"),
+        "{}",
+        text(&again.stdout)
+    );
+}

@@ -44,6 +44,10 @@ enum Command {
     CheckConfig,
     /// Print a new random key for store.encryption_key (base64 of 32 bytes).
     GenerateKey,
+    /// Seal every stored token again with the current encryption key, so that the keys in
+    /// store.previous_encryption_keys can be retired. Safe while the service runs; exits 1 if
+    /// some token could not be opened with any configured key.
+    Reseal,
 }
 
 /// Runs the binary for `product`: parses the command line, then does what it says.
@@ -80,6 +84,7 @@ pub fn main(product: Product) -> ExitCode {
             Command::Migrate => migrate(product, path).await,
             Command::CheckConfig => Ok(check_config(product, path)),
             Command::GenerateKey => generate_key(),
+            Command::Reseal => reseal(product, path).await,
         }
     });
     match result {
@@ -212,6 +217,76 @@ fn generate_key() -> Result<ExitCode, ServiceError> {
     })?;
     println!("{}", key.to_base64().expose_secret());
     Ok(ExitCode::SUCCESS)
+}
+
+async fn reseal(
+    product: Product,
+    path: Option<&std::path::Path>,
+) -> Result<ExitCode, ServiceError> {
+    let loaded = config::load(product, path);
+    let Some(config) = loaded.config else {
+        print_problems(&loaded.problems);
+        return Ok(ExitCode::from(CONFIG_ERROR));
+    };
+    let options = StoreOptions {
+        max_connections: config.store.max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(config.store.url.expose(), &options)
+        .await
+        .map_err(ServiceError::store(format!("opening {}", config.store.url)))?;
+    let sealer = crate::load_sealer(&config.store)?;
+    let (mut resealed, mut current, mut changed, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .connected_links(after.as_deref(), 200)
+            .await
+            .map_err(ServiceError::store("listing linked accounts"))?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.mm_user_id.clone());
+        for link in page {
+            let Some(token) = link.token else { continue };
+            if !sealer.needs_reseal(&token) {
+                current += 1;
+                continue;
+            }
+            let context = store::link_token_context(&link.mm_user_id);
+            let opened = sealer
+                .open(&token, &context)
+                .and_then(|plain| sealer.seal(&plain, &context));
+            match opened {
+                Ok(new) => {
+                    let swapped = store
+                        .replace_link_token(&link.mm_user_id, &token, &new)
+                        .await
+                        .map_err(ServiceError::store("saving a re-sealed token"))?;
+                    if swapped {
+                        resealed += 1;
+                    } else {
+                        changed += 1;
+                    }
+                }
+                Err(err) => {
+                    failed += 1;
+                    eprintln!(
+                        "cannot re-seal the token of Mattermost user {}: {err}",
+                        link.mm_user_id
+                    );
+                }
+            }
+        }
+    }
+    store.close().await;
+    println!(
+        "re-sealed {resealed} token(s) with key {}; {current} already used it; {changed} changed meanwhile (a refresh sealed them with it); {failed} could not be opened",
+        sealer.current_key_id()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Installs the global log subscriber. Logs go to standard error.

@@ -170,7 +170,7 @@ pub(crate) async fn run(
 
     // Alice is already linked, as if she had run `/msteams connect` before.
     let alice_mm_id = "sandboxalicemattermostid00";
-    let context = format!("account_link:{alice_mm_id}");
+    let context = store::link_token_context(alice_mm_id);
     let token = serde_json::json!({"access_token": graph.user_token(CLIENT_ID, &demo.alice.id)})
         .to_string();
     let sealed = service

@@ -18,7 +18,7 @@ pub use deliveries::{DeliveryState, Reservation};
 pub use error::{LinkConflict, StoreError};
 pub use inbox::{Claim, DeadLetter, InboxCounts, InboxItem, NewInboxItem};
 pub use job_leases::JobLease;
-pub use links::{AccountLink, NewLink};
+pub use links::{AccountLink, NewLink, link_token_context};
 pub use oauth_states::{NewOAuthState, OAuthState, StateLookup};
 pub use sealing::{EncryptionKey, KeyError, SealError, Sealed, TokenSealer, fingerprint};
 pub use subscriptions::{GraphSubscription, NewSubscription};

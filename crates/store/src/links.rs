@@ -4,6 +4,12 @@ use crate::backend::on_pool;
 use crate::error::is_unique_violation;
 use crate::{LinkConflict, Sealed, Store, StoreError};
 
+/// The associated data a link's token is sealed with, binding it to its row: a sealed token copied
+/// to another user's link does not open.
+pub fn link_token_context(mm_user_id: &str) -> String {
+    format!("account_link:{mm_user_id}")
+}
+
 /// A Mattermost user's link to a Microsoft account, connected or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountLink {
@@ -152,6 +158,26 @@ impl Store {
             .await?
             .rows_affected());
         Ok(done == 1)
+    }
+
+    /// Swaps a connected link's sealed token for `new` only if it is still `current`: re-sealing
+    /// with a new key must not overwrite a token refreshed in the meantime. True if swapped.
+    pub async fn replace_link_token(
+        &self,
+        mm_user_id: &str,
+        current: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE account_links SET sealed_token = $3
+                   WHERE mm_user_id = $1 AND sealed_token = $2 AND disconnected_at IS NULL";
+        let n = on_pool!(self, pool => sqlx::query(sql)
+            .bind(mm_user_id)
+            .bind(current.as_str())
+            .bind(new.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
     }
 
     /// Marks the link disconnected and deletes its token. Returns false if it was not connected.

@@ -201,6 +201,46 @@ pub(crate) async fn links_list_page_and_find_expiring_tokens(store: &Store) {
     );
 }
 
+pub(crate) async fn links_token_swap_only_replaces_the_expected_value(store: &Store) {
+    store.migrate().await.unwrap();
+    store
+        .link_account(&link("mm-1", "teams-1", &sealed("old"), 0))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .replace_link_token("mm-1", &sealed("old"), &sealed("resealed"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.account_link("mm-1").await.unwrap().unwrap().token,
+        Some(sealed("resealed"))
+    );
+    // A refresh got there first: the stale swap changes nothing.
+    store
+        .update_link_token("mm-1", &sealed("refreshed"), None)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .replace_link_token("mm-1", &sealed("resealed"), &sealed("stale"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.account_link("mm-1").await.unwrap().unwrap().token,
+        Some(sealed("refreshed"))
+    );
+    store.disconnect_account("mm-1", at(1)).await.unwrap();
+    assert!(
+        !store
+            .replace_link_token("mm-1", &sealed("refreshed"), &sealed("x"))
+            .await
+            .unwrap()
+    );
+}
+
 pub(crate) async fn sealed_tokens_round_trip_through_the_database(store: &Store) {
     store.migrate().await.unwrap();
     let sealer = TokenSealer::new(EncryptionKey::generate().unwrap(), vec![]);

@@ -14,6 +14,7 @@ macro_rules! suite {
             links_connect_refresh_disconnect_and_relink,
             links_refuse_a_second_account_on_either_side,
             links_list_page_and_find_expiring_tokens,
+            links_token_swap_only_replaces_the_expected_value,
             sealed_tokens_round_trip_through_the_database,
             oauth_states_are_single_use_and_expire,
             preferences_set_overwrite_list_and_delete,
