@@ -387,7 +387,7 @@ impl WaitOutput for Child {
 }
 
 #[test]
-fn sandbox_runs_the_service_against_a_seeded_graph_emulator() {
+fn sandbox_runs_the_service_against_both_seeded_emulators() {
     let addr = free_port();
     let child = Command::new(BIN)
         .args(["sandbox", "--listen", &addr.to_string()])
@@ -412,7 +412,11 @@ fn sandbox_runs_the_service_against_a_seeded_graph_emulator() {
     let _ = running.0.kill();
     let output = running.0.wait_with_output_ref();
     assert!(output.contains("Demo tenant"), "{output}");
-    assert!(output.contains("linked to Mattermost user"), "{output}");
+    assert!(output.contains("linked (Mattermost id"), "{output}");
+    assert!(
+        output.contains("Mattermost emulator") && output.contains("slash command: /msteams"),
+        "{output}"
+    );
     let graph_url = output
         .lines()
         .find_map(|l| l.trim().strip_prefix("graph_url:"))

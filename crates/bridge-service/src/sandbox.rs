@@ -1,6 +1,6 @@
 //! `sandbox`: the whole service on this machine with no accounts anywhere. It starts the Microsoft
-//! Graph emulator, seeds a demo tenant, opens a throwaway SQLite store, and runs the real service
-//! against them until Ctrl-C.
+//! Graph and Mattermost emulators, seeds a demo tenant on both sides, opens a throwaway SQLite
+//! store, and runs the real service against them until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use graph_emulator::{
     AppRegistration, ChatType, EmulatorOptions, GraphEmulator, NewEvent, NewMessage, NewUser,
     Presence, Recurrence, User,
 };
+use mm_emulator::{MattermostEmulator, NewCommand, NewUser as MmUser};
 use secrecy::ExposeSecret as _;
 use store::{EncryptionKey, NewLink};
 
@@ -27,6 +28,93 @@ fn preferred_graph_port(product: Product) -> u16 {
         Product::Teams => 9001,
         Product::Calendar => 9002,
     }
+}
+
+fn preferred_mattermost_port(product: Product) -> u16 {
+    match product {
+        Product::Teams => 8065,
+        Product::Calendar => 8066,
+    }
+}
+
+async fn start_mattermost(product: Product) -> Result<MattermostEmulator, ServiceError> {
+    let preferred = SocketAddr::from(([127, 0, 0, 1], preferred_mattermost_port(product)));
+    match MattermostEmulator::start_on(preferred).await {
+        Ok(mattermost) => Ok(mattermost),
+        Err(_) => MattermostEmulator::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| ServiceError::Sandbox(e.to_string())),
+    }
+}
+
+/// The Mattermost side of the demo: an admin, the bot the service posts as, the people of the
+/// Microsoft tenant (same emails, so they can link), and the slash command pointing at the service.
+struct MattermostSide {
+    admin_token: String,
+    bot_token: String,
+    command_token: String,
+    alice_id: String,
+}
+
+fn seed_mattermost(
+    mattermost: &MattermostEmulator,
+    product: Product,
+    public_url: &str,
+) -> Result<MattermostSide, ServiceError> {
+    let fail =
+        |e: mm_emulator::EmulatorError| ServiceError::Sandbox(format!("seeding Mattermost: {e}"));
+    let admin = mattermost
+        .create_user(
+            MmUser::new("admin", "admin@example.com")
+                .name("Site", "Admin")
+                .password("sandbox-admin"),
+        )
+        .map_err(fail)?;
+    mattermost.make_system_admin(&admin.id).map_err(fail)?;
+    let admin_token = mattermost
+        .create_token(&admin.id, "sandbox admin")
+        .map_err(fail)?
+        .token;
+    let (bot_name, bot_display) = match product {
+        Product::Teams => ("msteams", "MS Teams"),
+        Product::Calendar => ("mscalendar", "Microsoft Calendar"),
+    };
+    let bot = mattermost.create_bot(bot_name, bot_display).map_err(fail)?;
+    let alice = mattermost
+        .create_user(
+            MmUser::new("alice", "alice@contoso.com")
+                .name("Alice", "Smith")
+                .password("sandbox-alice"),
+        )
+        .map_err(fail)?;
+    mattermost
+        .create_user(
+            MmUser::new("bob", "bob@contoso.com")
+                .name("Bob", "Jones")
+                .password("sandbox-bob"),
+        )
+        .map_err(fail)?;
+    mattermost
+        .create_user(
+            MmUser::new("carol", "carol@contoso.com")
+                .name("Carol", "White")
+                .password("sandbox-carol"),
+        )
+        .map_err(fail)?;
+    let trigger = product.slash_command().trim_start_matches('/');
+    let mut command = NewCommand::new(trigger, &format!("{public_url}/mattermost/command"));
+    command.display_name = product.display_name().into();
+    command.auto_complete_desc = format!("Use the {}", product.display_name());
+    command.auto_complete_hint = "[command]".into();
+    let command = mattermost
+        .register_command(&admin.id, command)
+        .map_err(fail)?;
+    Ok(MattermostSide {
+        admin_token,
+        bot_token: bot.token,
+        command_token: command.token,
+        alice_id: alice.id,
+    })
 }
 
 async fn start_graph(product: Product) -> Result<GraphEmulator, ServiceError> {
@@ -126,6 +214,8 @@ pub(crate) async fn run(
     let public_url = format!("http://{listen}");
     let graph = start_graph(product).await?;
     let demo = seed(&graph, &public_url);
+    let mattermost = start_mattermost(product).await?;
+    let mm = seed_mattermost(&mattermost, product, &public_url)?;
 
     let key = EncryptionKey::generate().map_err(|source| ServiceError::Key {
         key: "store.encryption_key",
@@ -142,9 +232,10 @@ pub(crate) async fn run(
             "STORE__ENCRYPTION_KEY",
             key.to_base64().expose_secret().to_owned(),
         ),
-        setting("MATTERMOST__URL", "http://127.0.0.1:8065".into()),
-        setting("MATTERMOST__BOT_TOKEN", "sandbox-bot-token".into()),
-        setting("MATTERMOST__COMMAND_TOKEN", "sandbox-command-token".into()),
+        setting("MATTERMOST__URL", mattermost.site_url().to_string()),
+        setting("MATTERMOST__BOT_TOKEN", mm.bot_token.clone()),
+        setting("MATTERMOST__ADMIN_TOKEN", mm.admin_token.clone()),
+        setting("MATTERMOST__COMMAND_TOKEN", mm.command_token.clone()),
         setting("MICROSOFT__TENANT_ID", graph.tenant_id()),
         setting("MICROSOFT__CLIENT_ID", CLIENT_ID.into()),
         setting("MICROSOFT__CLIENT_SECRET", CLIENT_SECRET.into()),
@@ -169,7 +260,7 @@ pub(crate) async fn run(
     let service = Service::start(config).await?;
 
     // Alice is already linked, as if she had run `/msteams connect` before.
-    let alice_mm_id = "sandboxalicemattermostid00";
+    let alice_mm_id = mm.alice_id.as_str();
     let context = store::link_token_context(alice_mm_id);
     let token = serde_json::json!({"access_token": graph.user_token(CLIENT_ID, &demo.alice.id)})
         .to_string();
@@ -192,17 +283,23 @@ pub(crate) async fn run(
         .map_err(ServiceError::store("linking the demo user"))?;
 
     let control = format!("{}_emulator/", graph.base_url());
+    let mm_site = mattermost.site_url().to_string();
+    let mm_site = mm_site.trim_end_matches('/');
     println!(
         "\n{name} sandbox: everything runs on this machine; Ctrl-C stops it and deletes its data.\n\n\
          Service\n  {public_url}/healthz   {public_url}/readyz\n  store: {store_url}\n\n\
          Microsoft Graph emulator (tenant {tenant})\n  graph_url:  {graph_url}\n  login_url:  {login_url}\n  control:    {control}\n\n\
-         Demo tenant\n  Alice Smith  alice@contoso.com  linked to Mattermost user {alice_mm_id}, Away\n  \
-         Bob Jones    bob@contoso.com    not linked, Available\n  Carol White  carol@contoso.com  not linked, Busy\n  \
-         Dan Brown    dan@contoso.com    Teams only, Offline\n  Chats: Alice-Bob, Bob-Dan, and the group \"Launch plan\"; Alice has a daily stand-up.\n\n\
+         Mattermost emulator\n  site:       {mm_site}   (REST /api/v4, WebSocket /api/v4/websocket)\n  control:    {mm_site}/_emulator/\n  \
+         admin token: {admin_token}   slash command: {slash} -> {public_url}/mattermost/command\n\n\
+         Demo tenant (same people on both sides; passwords sandbox-<name>)\n  \
+         Alice Smith  @alice  alice@contoso.com  linked (Mattermost id {alice_mm_id}), Away in Teams\n  \
+         Bob Jones    @bob    bob@contoso.com    not linked, Available\n  Carol White  @carol  carol@contoso.com  not linked, Busy\n  \
+         Dan Brown    -       dan@contoso.com    Teams only, Offline\n  Chats: Alice-Bob, Bob-Dan, and the group \"Launch plan\"; Alice has a daily stand-up.\n\n\
          Try\n  curl -s {control} | head -c 600\n  \
          curl -s -X POST {control}chats/{chat}/messages -H 'Content-Type: application/json' \\\n       \
          -d '{{\"from\":\"{bob}\",\"html\":\"<p>Are you there, Alice?</p>\"}}'\n  \
          curl -s {control}chats/{chat}/messages\n  \
+         curl -s {mm_site}/api/v4/users/me -H 'Authorization: Bearer {admin_token}'\n  \
          Sign in as anyone: {login_url}{tenant}/oauth2/v2.0/authorize?client_id={client}&response_type=code&redirect_uri={public_url}/oauth/redirect&scope=openid%20offline_access\n",
         name = product.display_name(),
         tenant = graph.tenant_id(),
@@ -211,9 +308,12 @@ pub(crate) async fn run(
         chat = demo.group_chat,
         bob = demo.bob.id,
         client = CLIENT_ID,
+        admin_token = mm.admin_token,
+        slash = product.slash_command(),
     );
     let _ = (&demo.carol, &demo.dan);
     service.run(server::shutdown_signal()).await?;
+    mattermost.shutdown().await;
     drop(graph);
     drop(dir);
     Ok(ExitCode::SUCCESS)
