@@ -349,33 +349,47 @@ pub(crate) struct ReactionBody {
     reaction_type: Option<String>,
 }
 
-pub(crate) async fn set_reaction(
-    State(shared): State<Arc<Shared>>,
-    caller: Caller,
-    Path((chat_id, message_id)): Path<(String, String)>,
-    Json(body): Json<ReactionBody>,
+/// Adds (`set`) or removes the caller's reaction: an `updated` change, as in Teams.
+async fn react(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    chat_id: &str,
+    message_id: &str,
+    body: ReactionBody,
+    set: bool,
 ) -> Result<StatusCode, GraphError> {
     let reaction = body
         .reaction_type
         .ok_or_else(|| GraphError::bad_request("The 'reactionType' property is required."))?;
     let user_id = caller.user_id("Reacting")?.to_owned();
     change_message(
-        &shared,
-        &caller,
-        &chat_id,
-        &message_id,
+        shared,
+        caller,
+        chat_id,
+        message_id,
         false,
         ChangeType::Updated,
         |m, now| {
             m.reactions
                 .retain(|r| !(r.user_id == user_id && r.reaction_type == reaction));
-            m.reactions.push(Reaction {
-                reaction_type: reaction,
-                user_id,
-                created: now,
-            });
+            if set {
+                m.reactions.push(Reaction {
+                    reaction_type: reaction,
+                    user_id,
+                    created: now,
+                });
+            }
         },
     )
+}
+
+pub(crate) async fn set_reaction(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path((chat_id, message_id)): Path<(String, String)>,
+    Json(body): Json<ReactionBody>,
+) -> Result<StatusCode, GraphError> {
+    react(&shared, &caller, &chat_id, &message_id, body, true).await
 }
 
 pub(crate) async fn unset_reaction(
@@ -384,20 +398,5 @@ pub(crate) async fn unset_reaction(
     Path((chat_id, message_id)): Path<(String, String)>,
     Json(body): Json<ReactionBody>,
 ) -> Result<StatusCode, GraphError> {
-    let reaction = body
-        .reaction_type
-        .ok_or_else(|| GraphError::bad_request("The 'reactionType' property is required."))?;
-    let user_id = caller.user_id("Reacting")?.to_owned();
-    change_message(
-        &shared,
-        &caller,
-        &chat_id,
-        &message_id,
-        false,
-        ChangeType::Updated,
-        |m, _| {
-            m.reactions
-                .retain(|r| !(r.user_id == user_id && r.reaction_type == reaction));
-        },
-    )
+    react(&shared, &caller, &chat_id, &message_id, body, false).await
 }

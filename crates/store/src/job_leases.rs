@@ -58,17 +58,7 @@ impl Store {
         lease: &JobLease,
         until: DateTime<Utc>,
     ) -> Result<JobLease, StoreError> {
-        let sql =
-            "UPDATE job_leases SET expires_at = $4 WHERE name = $1 AND holder = $2 AND fence = $3";
-        let n = on_pool!(self, pool => sqlx::query(sql)
-            .bind(&lease.name)
-            .bind(&lease.holder)
-            .bind(lease.fence)
-            .bind(until)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        lease_held(n, "job lease")?;
+        lease_held(self.set_lease_expiry(lease, until).await?, "job lease")?;
         Ok(JobLease {
             expires_at: until,
             ..lease.clone()
@@ -81,17 +71,25 @@ impl Store {
         lease: &JobLease,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        Ok(self.set_lease_expiry(lease, now).await? == 1)
+    }
+
+    /// Moves the expiry of a lease the caller still holds (same holder and fence); rows changed.
+    async fn set_lease_expiry(
+        &self,
+        lease: &JobLease,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let sql =
             "UPDATE job_leases SET expires_at = $4 WHERE name = $1 AND holder = $2 AND fence = $3";
-        let n = on_pool!(self, pool => sqlx::query(sql)
+        Ok(on_pool!(self, pool => sqlx::query(sql)
             .bind(&lease.name)
             .bind(&lease.holder)
             .bind(lease.fence)
-            .bind(now)
+            .bind(expires_at)
             .execute(pool)
             .await?
-            .rows_affected());
-        Ok(n == 1)
+            .rows_affected()))
     }
 
     /// The lease record of a job, held or expired.
