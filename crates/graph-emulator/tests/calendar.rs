@@ -214,6 +214,44 @@ async fn invitations_responses_cancellations_and_notifications() {
     assert_eq!(bob_view["responseStatus"]["response"], "accepted");
     assert_eq!(bob_view["showAs"], "busy");
 
+    // Carol answers tentatively and proposes another time; proposing with `accept` is refused.
+    let carol = t.graph.user_token(CLIENT_ID, &t.carol.id);
+    let carol_event = t.graph.events(&t.carol.id).remove(0);
+    let proposal = json!({
+        "comment": "Can we move it?",
+        "sendResponse": true,
+        "proposedNewTime": {
+            "start": {"dateTime": "2026-11-26T14:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-26T15:00:00", "timeZone": "UTC"}
+        }
+    });
+    let respond = |action: &str, body: Value| {
+        let url = format!(
+            "{}/me/events/{}/{action}",
+            t.graph.graph_url(),
+            carol_event.id
+        );
+        let carol = carol.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(carol)
+                .json(&body)
+                .send()
+                .await
+                .expect("respond")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(respond("accept", proposal.clone()).await, 400);
+    assert_eq!(respond("tentativelyAccept", proposal).await, 202);
+    let carol_view = &t.graph.events(&t.carol.id)[0];
+    assert_eq!(
+        (carol_view.response.as_str(), carol_view.show_as.as_str()),
+        ("tentativelyAccepted", "tentative")
+    );
+
     // Organizers cannot answer their own meeting; others cannot read Bob's calendar.
     let own = reqwest::Client::new()
         .post(format!(
