@@ -134,8 +134,6 @@ async fn start_graph(product: Product) -> Result<GraphEmulator, ServiceError> {
 struct Demo {
     alice: User,
     bob: User,
-    carol: User,
-    dan: User,
     group_chat: String,
 }
 
@@ -191,8 +189,6 @@ fn seed(graph: &GraphEmulator, public_url: &str) -> Demo {
     Demo {
         alice,
         bob,
-        carol,
-        dan,
         group_chat: group.id,
     }
 }
@@ -221,6 +217,15 @@ pub(crate) async fn run(
         key: "store.encryption_key",
         source,
     })?;
+    // Any random text of 16 to 128 characters will do; a fresh key's base64 is one.
+    let webhook_secret = EncryptionKey::generate()
+        .map_err(|source| ServiceError::Key {
+            key: "microsoft.webhook_secret",
+            source,
+        })?
+        .to_base64()
+        .expose_secret()
+        .to_owned();
     let prefix = product.env_prefix();
     let setting = |key: &str, value: String| (format!("{prefix}{key}"), value);
     let store_url = format!("sqlite://{}/{}.db", dir.path().display(), product.binary());
@@ -239,10 +244,7 @@ pub(crate) async fn run(
         setting("MICROSOFT__TENANT_ID", graph.tenant_id()),
         setting("MICROSOFT__CLIENT_ID", CLIENT_ID.into()),
         setting("MICROSOFT__CLIENT_SECRET", CLIENT_SECRET.into()),
-        setting(
-            "MICROSOFT__WEBHOOK_SECRET",
-            format!("sandbox-{}", uuid_like()),
-        ),
+        setting("MICROSOFT__WEBHOOK_SECRET", webhook_secret),
         setting("MICROSOFT__GRAPH_URL", graph.graph_url().to_string()),
         setting("MICROSOFT__LOGIN_URL", graph.login_url().to_string()),
     ];
@@ -311,20 +313,9 @@ pub(crate) async fn run(
         admin_token = mm.admin_token,
         slash = product.slash_command(),
     );
-    let _ = (&demo.carol, &demo.dan);
     service.run(server::shutdown_signal()).await?;
     mattermost.shutdown().await;
     drop(graph);
     drop(dir);
     Ok(ExitCode::SUCCESS)
-}
-
-fn uuid_like() -> String {
-    let key = EncryptionKey::generate()
-        .map(|k| k.id().to_owned())
-        .unwrap_or_default();
-    format!(
-        "{key}{}",
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    )
 }
