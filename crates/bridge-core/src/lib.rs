@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod clock;
+pub mod linking;
 
 pub use clock::{Clock, ManualClock, SystemClock};

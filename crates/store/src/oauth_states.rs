@@ -75,28 +75,45 @@ impl Store {
         let sql = "DELETE FROM oauth_states WHERE state_hash = $1
                    RETURNING mm_user_id, purpose, sealed_pkce_verifier, created_at, expires_at";
         let row: Option<StateRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(fingerprint(state)).fetch_optional(pool).await?);
-        Ok(match row {
-            None => StateLookup::Unknown,
-            Some(row) => {
-                let found = OAuthState {
-                    mm_user_id: row.mm_user_id,
-                    purpose: row.purpose,
-                    pkce_verifier: Sealed::from_stored(row.sealed_pkce_verifier),
-                    created_at: row.created_at,
-                    expires_at: row.expires_at,
-                };
-                if found.expires_at <= now {
-                    StateLookup::Expired(found)
-                } else {
-                    StateLookup::Valid(found)
-                }
-            }
-        })
+        Ok(lookup(row, now))
+    }
+
+    /// Looks a state up without using it: the connect page needs the PKCE verifier to send the
+    /// user to Microsoft, and the redirect consumes the state later with [`Store::take_oauth_state`].
+    pub async fn peek_oauth_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StateLookup, StoreError> {
+        let sql = "SELECT mm_user_id, purpose, sealed_pkce_verifier, created_at, expires_at
+                   FROM oauth_states WHERE state_hash = $1";
+        let row: Option<StateRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(fingerprint(state)).fetch_optional(pool).await?);
+        Ok(lookup(row, now))
     }
 
     /// Deletes states that expired before `now`; returns how many.
     pub async fn purge_expired_oauth_states(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = "DELETE FROM oauth_states WHERE expires_at <= $1";
         Ok(on_pool!(self, pool => sqlx::query(sql).bind(now).execute(pool).await?.rows_affected()))
+    }
+}
+
+fn lookup(row: Option<StateRow>, now: DateTime<Utc>) -> StateLookup {
+    match row {
+        None => StateLookup::Unknown,
+        Some(row) => {
+            let found = OAuthState {
+                mm_user_id: row.mm_user_id,
+                purpose: row.purpose,
+                pkce_verifier: Sealed::from_stored(row.sealed_pkce_verifier),
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            };
+            if found.expires_at <= now {
+                StateLookup::Expired(found)
+            } else {
+                StateLookup::Valid(found)
+            }
+        }
     }
 }

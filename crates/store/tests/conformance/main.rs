@@ -17,6 +17,7 @@ macro_rules! suite {
             links_token_swap_only_replaces_the_expected_value,
             sealed_tokens_round_trip_through_the_database,
             oauth_states_are_single_use_and_expire,
+            login_mappings_set_replace_list_and_remove,
             preferences_set_overwrite_list_and_delete,
             subscriptions_record_renew_expire_and_delete,
             inbox_stores_atomically_and_deduplicates,
