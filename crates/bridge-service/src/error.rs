@@ -39,6 +39,8 @@ pub enum ServiceError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("{0}")]
+    Setup(String),
     #[error("sandbox: {0}")]
     Sandbox(String),
     #[error("cannot start the async runtime: {0}")]

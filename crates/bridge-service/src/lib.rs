@@ -8,6 +8,7 @@ mod product;
 mod sandbox;
 pub mod server;
 mod service;
+pub mod teams;
 
 pub use error::ServiceError;
 pub use keys::load_sealer;

@@ -20,12 +20,16 @@ pub struct AppState {
     pub store: Store,
 }
 
-/// The service's routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The service's routes: health for both products, plus the Teams integration's when given.
+pub fn router(state: AppState, teams: Option<std::sync::Arc<crate::teams::TeamsApp>>) -> Router {
+    let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(state);
+    match teams {
+        Some(app) => health.merge(crate::teams::routes(app)),
+        None => health,
+    }
 }
 
 /// Liveness: the process answers. Says nothing about dependencies, so an orchestrator does not
@@ -153,7 +157,7 @@ mod tests {
     #[tokio::test]
     async fn readyz_waits_for_migrations_then_reports_ready() {
         let (state, _dir) = state().await;
-        let (status, body) = get_json(router(state.clone()), "/readyz").await;
+        let (status, body) = get_json(router(state.clone(), None), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             body["problem"]
@@ -164,13 +168,13 @@ mod tests {
         );
 
         state.store.migrate().await.expect("migrate");
-        let (status, body) = get_json(router(state.clone()), "/readyz").await;
+        let (status, body) = get_json(router(state.clone(), None), "/readyz").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["ready"], true);
         assert_eq!(body["store"], "SQLite");
 
         state.store.close().await;
-        let (status, body) = get_json(router(state), "/readyz").await;
+        let (status, body) = get_json(router(state, None), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             body["problem"]
@@ -184,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn healthz_answers_and_unknown_paths_are_404() {
         let (state, _dir) = state().await;
-        let response = router(state.clone())
+        let response = router(state.clone(), None)
             .oneshot(
                 Request::get("/healthz")
                     .body(Body::empty())
@@ -193,7 +197,7 @@ mod tests {
             .await
             .expect("response");
         assert_eq!(response.status(), StatusCode::OK);
-        let (status, _) = get_json(router(state), "/nope").await;
+        let (status, _) = get_json(router(state, None), "/nope").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

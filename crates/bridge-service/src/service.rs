@@ -2,19 +2,22 @@
 //! and a bound listener, then served until shutdown. `serve` and `sandbox` both run it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use store::{Store, StoreOptions, TokenSealer};
 
 use crate::config::Config;
 use crate::server::{self, AppState};
-use crate::{ServiceError, keys};
+use crate::teams::TeamsApp;
+use crate::{Product, ServiceError, keys};
 
 /// A service ready to serve.
 #[derive(Debug)]
 pub struct Service {
     config: Config,
     store: Store,
-    sealer: TokenSealer,
+    sealer: Arc<TokenSealer>,
+    teams: Option<Arc<TeamsApp>>,
     listener: tokio::net::TcpListener,
 }
 
@@ -31,12 +34,21 @@ impl Service {
                 "opening the store at {}",
                 config.store.url
             )))?;
-        let sealer = keys::load_sealer(&config.store)?;
+        let sealer = Arc::new(keys::load_sealer(&config.store)?);
+        let teams = match config.product {
+            Product::Teams => Some(Arc::new(TeamsApp::new(
+                &config,
+                store.clone(),
+                sealer.clone(),
+            )?)),
+            Product::Calendar => None,
+        };
         let listener = server::bind(config.server.listen).await?;
         Ok(Self {
             config,
             store,
             sealer,
+            teams,
             listener,
         })
     }
@@ -51,6 +63,11 @@ impl Service {
 
     pub fn sealer(&self) -> &TokenSealer {
         &self.sealer
+    }
+
+    /// The Teams integration, for `teams-bridge`.
+    pub fn teams(&self) -> Option<&Arc<TeamsApp>> {
+        self.teams.as_ref()
     }
 
     pub fn config(&self) -> &Config {
@@ -75,7 +92,12 @@ impl Service {
             product,
             store: self.store.clone(),
         };
-        let result = server::serve(self.listener, server::router(state), shutdown).await;
+        let jobs = self.teams.clone().map(|app| tokio::spawn(app.run_jobs()));
+        let result =
+            server::serve(self.listener, server::router(state, self.teams), shutdown).await;
+        if let Some(jobs) = jobs {
+            jobs.abort();
+        }
         self.store.close().await;
         result
     }

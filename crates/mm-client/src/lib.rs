@@ -1,5 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+mod client;
+mod models;
+
+pub use client::{MattermostClient, MmError};
+pub use models::{
+    Action, ActionRequest, ActionResponse, ActionStyle, Attachment, AttachmentField, CommandInfo,
+    CommandResponse, CommandSpec, Integration, NewPost, Post, PostProps, PostUpdate, Team, User,
+};
+
 use url::Url;
 
 /// Why a Mattermost URL could not be built.

@@ -493,7 +493,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/v4/commands", post(create).get(list))
         .route("/api/v4/commands/execute", post(execute))
-        .route("/api/v4/commands/{command_id}", get(by_id).delete(delete))
+        .route(
+            "/api/v4/commands/{command_id}",
+            get(by_id).put(update).delete(delete),
+        )
         .route("/hooks/commands/{hook_id}", post(hook))
 }
 
@@ -587,6 +590,60 @@ async fn by_id(
         .cloned()
         .map(Json)
         .ok_or_else(command_not_found)
+}
+
+/// `PUT /api/v4/commands/{command_id}`: the body is the whole command; its id must match the
+/// path, and the token, creator and team cannot be changed this way.
+async fn update(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(command_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Command>, AppError> {
+    caller.require_admin()?;
+    let body: Value = parse_json(&body, "command")?;
+    if body.get("id").and_then(Value::as_str) != Some(command_id.as_str()) {
+        return Err(invalid("id", "Invalid Id."));
+    }
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mut server = shared.lock();
+    let now = server.now_ms();
+    let command = server
+        .commands
+        .get_mut(&command_id)
+        .filter(|c| c.delete_at == 0)
+        .ok_or_else(command_not_found)?;
+    if let Some(url) = text("url") {
+        let ok = url::Url::parse(&url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
+            return Err(invalid("url", "Invalid URL."));
+        }
+        command.url = url;
+    }
+    for (key, field) in [
+        ("display_name", &mut command.display_name),
+        ("description", &mut command.description),
+        ("auto_complete_desc", &mut command.auto_complete_desc),
+        ("auto_complete_hint", &mut command.auto_complete_hint),
+        ("username", &mut command.username),
+        ("icon_url", &mut command.icon_url),
+    ] {
+        if let Some(value) = body.get(key).and_then(Value::as_str) {
+            value.clone_into(field);
+        }
+    }
+    if let Some(method) = text("method") {
+        if method != "P" && method != "G" {
+            return Err(invalid("method", "Invalid Method."));
+        }
+        command.method = method;
+    }
+    if let Some(auto) = body.get("auto_complete").and_then(Value::as_bool) {
+        command.auto_complete = auto;
+    }
+    command.update_at = now;
+    Ok(Json(command.clone()))
 }
 
 async fn delete(

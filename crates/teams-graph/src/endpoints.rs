@@ -54,6 +54,20 @@ impl GraphEndpoints {
         &self.token
     }
 
+    /// The configured `graph_url`, without a trailing slash (`https://graph.microsoft.com/v1.0`).
+    pub fn graph_base(&self) -> &str {
+        &self.graph
+    }
+
+    /// The Graph resource's origin (`https://graph.microsoft.com`): what `.default` scopes of
+    /// application tokens are built on.
+    pub fn graph_origin(&self) -> String {
+        match Url::parse(&self.graph) {
+            Ok(url) => url.origin().ascii_serialization(),
+            Err(_) => self.graph.clone(),
+        }
+    }
+
     /// A Graph resource URL: `resource("/me")` is `<graph_url>/me`.
     pub fn resource(&self, path: &str) -> String {
         format!("{}/{}", self.graph, path.trim_start_matches('/'))

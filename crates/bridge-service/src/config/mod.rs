@@ -157,6 +157,10 @@ pub struct MicrosoftConfig {
     pub graph_url: Url,
     pub login_url: Url,
     pub billing_model: BillingModel,
+    /// How often connected users' tokens are checked for refresh (seconds; default 60).
+    pub token_refresh_interval: std::time::Duration,
+    /// Tokens expiring within this margin are refreshed (seconds; default 600).
+    pub token_refresh_margin: chrono::TimeDelta,
 }
 
 /// Payment model for Microsoft Teams metered APIs (`model=` on subscriptions).

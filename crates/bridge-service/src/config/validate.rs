@@ -589,7 +589,17 @@ fn microsoft(r: &mut Reader) -> Option<MicrosoftConfig> {
         Product::Teams => billing_model(r),
         Product::Calendar => Some(BillingModel::Evaluation),
     };
+    let token_refresh_interval = r
+        .integer("microsoft", "token_refresh_interval", 1..=3600)
+        .unwrap_or(60);
+    let token_refresh_margin = r
+        .integer("microsoft", "token_refresh_margin", 60..=3000)
+        .unwrap_or(600);
     Some(MicrosoftConfig {
+        token_refresh_interval: std::time::Duration::from_secs(
+            token_refresh_interval.unsigned_abs(),
+        ),
+        token_refresh_margin: chrono::TimeDelta::seconds(token_refresh_margin),
         tenant_id: tenant_id?,
         client_id: client_id?,
         client_secret: client_secret?,

@@ -1,0 +1,867 @@
+//! Account linking end to end (T1-T5, T8, S9, B5): the real `teams-bridge serve` process between
+//! the Mattermost and Microsoft Graph emulators. Slash commands arrive from the Mattermost
+//! emulator, the browser round trip goes through the Graph emulator's sign-in, and the store is
+//! read back to check what was (and was not) written.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use graph_emulator::{AppRegistration, EmulatorOptions, GraphEmulator, NewUser};
+use mm_emulator::{ChannelType, MattermostEmulator, NewCommand, NewUser as MmUser};
+use serde_json::Value;
+use store::{Store, StoreOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_teams-bridge");
+const CLIENT_ID: &str = "0d8f3b2a-5c1e-4f7a-9b6d-2e4c8a1f3b5d";
+const CLIENT_SECRET: &str = "e2e-client-secret-VALUE";
+const ENCRYPTION_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// What a test needs to know about one side's user.
+#[derive(Debug, Clone)]
+struct Person {
+    mm_id: String,
+    ms_id: String,
+}
+
+struct Bridge {
+    graph: GraphEmulator,
+    mattermost: MattermostEmulator,
+    child: Child,
+    dir: tempfile::TempDir,
+    public_url: String,
+    store_url: String,
+    alice: Person,
+    bob: Person,
+    /// Microsoft account whose address matches no Mattermost user.
+    mallory_ms: String,
+    admin_mm: String,
+    bot_mm: String,
+    channel: String,
+    command_token: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommandSetup {
+    /// The admin registered `/msteams` by hand and configured `command_token`.
+    ByHand,
+    /// Only `admin_token` is configured: the service registers the command itself.
+    ByService,
+}
+
+impl Bridge {
+    async fn start(setup: CommandSetup) -> Self {
+        Self::start_with(setup, TimeDelta::seconds(3599)).await
+    }
+
+    async fn start_with(setup: CommandSetup, token_lifetime: TimeDelta) -> Self {
+        let listen = free_port();
+        let public_url = format!("http://{listen}");
+        let graph = GraphEmulator::start_with(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            EmulatorOptions {
+                access_token_lifetime: token_lifetime,
+                ..EmulatorOptions::default()
+            },
+        )
+        .await
+        .expect("graph emulator");
+        graph.register_app(AppRegistration {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            redirect_uris: vec![format!("{public_url}/oauth/redirect")],
+            display_name: "bridge e2e".into(),
+        });
+        let ms_alice = graph.add_user(NewUser::new("Alice Smith", "alice@contoso.com"));
+        let ms_bob = graph.add_user(NewUser::new("Bob Jones", "bob@contoso.com"));
+        let ms_mallory = graph.add_user(NewUser::new("Mallory Moe", "mallory@contoso.com"));
+
+        let mattermost = MattermostEmulator::start().await.expect("mm emulator");
+        let admin = mattermost
+            .create_user(MmUser::new("admin", "admin@example.com"))
+            .expect("admin");
+        mattermost.make_system_admin(&admin.id).expect("make admin");
+        let admin_token = mattermost
+            .create_token(&admin.id, "e2e")
+            .expect("token")
+            .token;
+        let bot = mattermost.create_bot("msteams", "MS Teams").expect("bot");
+        let alice = mattermost
+            .create_user(MmUser::new("alice", "Alice@Contoso.com"))
+            .expect("alice");
+        let bob = mattermost
+            .create_user(MmUser::new("bob", "bob@contoso.com"))
+            .expect("bob");
+        let channel = mattermost
+            .create_channel(&admin.id, "town-square", "Town Square", ChannelType::Open)
+            .expect("channel");
+        for user in [&alice.id, &bob.id] {
+            mattermost
+                .add_channel_member(&channel.id, user)
+                .expect("member");
+        }
+
+        let command_url = format!("{public_url}/mattermost/command");
+        let (command_token, mattermost_settings) = match setup {
+            CommandSetup::ByHand => {
+                let command = mattermost
+                    .register_command(&admin.id, NewCommand::new("msteams", &command_url))
+                    .expect("command");
+                (
+                    command.token.clone(),
+                    format!("command_token = \"{}\"", command.token),
+                )
+            }
+            CommandSetup::ByService => (String::new(), format!("admin_token = \"{admin_token}\"")),
+        };
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store_url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let config = dir.path().join("teams-bridge.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[server]
+listen = "{listen}"
+public_url = "{public_url}"
+
+[store]
+url = "{store_url}"
+encryption_key = "{ENCRYPTION_KEY}"
+
+[mattermost]
+url = "{mm_url}"
+bot_token = "{bot_token}"
+{mattermost_settings}
+
+[microsoft]
+tenant_id = "{tenant}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+webhook_secret = "e2e-webhook-secret-0123456789"
+graph_url = "{graph_url}"
+login_url = "{login_url}"
+billing_model = "evaluation"
+token_refresh_interval = 1
+
+[log]
+level = "info,teams_bridge=debug"
+"#,
+                mm_url = mattermost.site_url(),
+                bot_token = bot.token,
+                tenant = graph.tenant_id(),
+                graph_url = graph.graph_url(),
+                login_url = graph.login_url(),
+            ),
+        )
+        .expect("write config");
+        let log = std::fs::File::create(dir.path().join("service.log")).expect("log file");
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn teams-bridge");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let bridge = Self {
+            graph,
+            mattermost,
+            child,
+            dir,
+            public_url,
+            store_url,
+            alice: Person {
+                mm_id: alice.id,
+                ms_id: ms_alice.id,
+            },
+            bob: Person {
+                mm_id: bob.id,
+                ms_id: ms_bob.id,
+            },
+            mallory_ms: ms_mallory.id,
+            admin_mm: admin.id,
+            bot_mm: bot.bot.user_id.clone(),
+            channel: channel.id,
+            command_token,
+            http,
+        };
+        bridge.wait_ready().await;
+        bridge
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = self
+                .http
+                .get(format!("{}/readyz", self.public_url))
+                .send()
+                .await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "service not ready; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn store(&self) -> Store {
+        Store::connect(&self.store_url, &StoreOptions::default())
+            .await
+            .expect("open store")
+    }
+
+    /// Types `/msteams <args>` as `user` and returns the private reply's text and its post.
+    async fn slash(&self, user: &str, args: &str) -> (String, Value) {
+        let outcome = self
+            .mattermost
+            .run_slash_command(user, &self.channel, &format!("/msteams {args}"))
+            .await
+            .unwrap_or_else(|e| panic!("/msteams {args}: {e}; log:\n{}", self.log()));
+        let post = outcome
+            .ephemeral
+            .last()
+            .unwrap_or_else(|| panic!("no ephemeral reply to /msteams {args}: {outcome:?}"));
+        (
+            post.message.clone(),
+            serde_json::to_value(post).expect("post json"),
+        )
+    }
+
+    /// Follows the connect link from a `/msteams connect` reply through the Graph emulator's
+    /// sign-in as `ms_user`, and returns the final page's status and HTML.
+    async fn sign_in(&self, reply: &str, ms_user: &str) -> (u16, String) {
+        let link = connect_link(reply);
+        self.graph.sign_in_as(Some(ms_user));
+        let to_microsoft = self.http.get(&link).send().await.expect("connect");
+        assert_eq!(to_microsoft.status(), 303, "connect redirects to Microsoft");
+        let authorize = location(&to_microsoft);
+        assert!(
+            authorize.starts_with(self.graph.login_url().as_str()),
+            "{authorize}"
+        );
+        assert!(
+            authorize.contains("code_challenge_method=S256"),
+            "{authorize}"
+        );
+        let back = self.http.get(&authorize).send().await.expect("authorize");
+        assert_eq!(back.status(), 302);
+        let redirect = location(&back);
+        assert!(
+            redirect.starts_with(&format!("{}/oauth/redirect", self.public_url)),
+            "{redirect}"
+        );
+        self.get_page(&redirect).await
+    }
+
+    async fn get_page(&self, url: &str) -> (u16, String) {
+        let page = self.http.get(url).send().await.expect("page");
+        let status = page.status().as_u16();
+        (status, page.text().await.expect("html"))
+    }
+
+    fn dms_to(&self, user: &str) -> Vec<mm_emulator::Post> {
+        self.mattermost
+            .direct_messages_to(user)
+            .into_iter()
+            .filter(|p| p.user_id == self.bot_mm)
+            .collect()
+    }
+
+    async fn wait_for_dms(&self, user: &str, count: usize) -> Vec<mm_emulator::Post> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let dms = self.dms_to(user);
+            if dms.len() >= count {
+                return dms;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} DMs to {user}, got {dms:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn connect_link(reply: &str) -> String {
+    let start = reply.find("](").expect("markdown link") + 2;
+    let end = reply[start..].find(')').expect("link end") + start;
+    reply[start..end].to_owned()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location header")
+        .to_owned()
+}
+
+fn button_ids(post: &mm_emulator::Post) -> Vec<(String, String)> {
+    post.props
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["actions"].as_array().cloned().unwrap_or_default())
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or("").to_owned(),
+                a["name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn table_path(dir: &Path) -> PathBuf {
+    dir.join("bridge.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_confirm_enable_notifications_status_and_disconnect() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    assert!(table_path(b.dir.path()).exists(), "SQLite store created");
+
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    assert!(reply.contains("/oauth/connect?state="), "{reply}");
+    let (status, html) = b.sign_in(&reply, &b.alice.ms_id).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Connected"), "{html}");
+    assert!(html.contains("alice@contoso.com"), "{html}");
+
+    // The link is stored, with a sealed token that is not the plain access token.
+    let store = b.store().await;
+    let link = store
+        .account_link(&b.alice.mm_id)
+        .await
+        .expect("read")
+        .expect("linked");
+    assert_eq!(link.teams_user_id, b.alice.ms_id);
+    assert!(link.is_connected());
+    let sealed = link.token.expect("token").as_str().to_owned();
+    assert!(sealed.starts_with("v1."), "sealed at rest: {sealed}");
+    assert!(!sealed.contains("access_token"));
+    assert!(link.token_expires_at.is_some());
+
+    // T5: the bot's confirmation DM with a button to enable notifications.
+    let dms = b.wait_for_dms(&b.alice.mm_id, 1).await;
+    let confirmation = &dms[0];
+    assert!(
+        confirmation
+            .message
+            .contains("now connected to Microsoft Teams"),
+        "{confirmation:?}"
+    );
+    let buttons = button_ids(confirmation);
+    assert_eq!(buttons.len(), 1, "{buttons:?}");
+    assert_eq!(buttons[0].1, "Enable notifications");
+    assert_eq!(
+        store
+            .preference(&b.alice.mm_id, "notifications")
+            .await
+            .expect("pref"),
+        None
+    );
+
+    let clicked = b
+        .mattermost
+        .click_button(&b.alice.mm_id, &confirmation.id, &buttons[0].0)
+        .await
+        .expect("click");
+    assert_eq!(
+        store
+            .preference(&b.alice.mm_id, "notifications")
+            .await
+            .expect("pref")
+            .as_deref(),
+        Some("on")
+    );
+    let updated = clicked.updated_post.expect("post updated");
+    assert!(
+        updated.message.contains("Chat notifications: **on**"),
+        "{updated:?}"
+    );
+    assert!(
+        button_ids(&updated)
+            .iter()
+            .any(|(_, name)| name == "Turn notifications off"),
+        "{updated:?}"
+    );
+
+    let (status, _) = b.slash(&b.alice.mm_id, "status").await;
+    assert!(
+        status.contains("connected to Microsoft Teams as **alice@contoso.com**"),
+        "{status}"
+    );
+    assert!(status.contains("notifications are on"), "{status}");
+    let (again, _) = b.slash(&b.alice.mm_id, "connect").await;
+    assert!(again.contains("already connected"), "{again}");
+    let (notifications, _) = b.slash(&b.alice.mm_id, "notifications status").await;
+    assert!(notifications.contains("are on"), "{notifications}");
+
+    let (bye, _) = b.slash(&b.alice.mm_id, "disconnect").await;
+    assert!(bye.contains("now disconnected"), "{bye}");
+    let link = store
+        .account_link(&b.alice.mm_id)
+        .await
+        .expect("read")
+        .expect("row kept");
+    assert!(!link.is_connected());
+    assert!(link.token.is_none(), "token deleted");
+    assert_eq!(
+        store
+            .preference(&b.alice.mm_id, "notifications")
+            .await
+            .expect("pref")
+            .as_deref(),
+        Some("off")
+    );
+    let (status, _) = b.slash(&b.alice.mm_id, "status").await;
+    assert!(status.contains("not connected"), "{status}");
+
+    // Nothing secret reached the log.
+    let log = b.log();
+    for secret in [CLIENT_SECRET, ENCRYPTION_KEY, b.command_token.as_str()] {
+        assert!(!log.contains(secret), "secret in log:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_help_and_usage_replies() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    let (help, _) = b.slash(&b.alice.mm_id, "help").await;
+    assert!(
+        help.contains("/msteams notifications on|off|status"),
+        "{help}"
+    );
+    assert!(!help.contains("mapping"), "{help}");
+    let (admin_help, _) = b.slash(&b.admin_mm, "").await;
+    assert!(admin_help.contains("/msteams mapping add"), "{admin_help}");
+    let (unknown, _) = b.slash(&b.alice.mm_id, "frobnicate").await;
+    assert!(
+        unknown.starts_with("Unknown subcommand `frobnicate`."),
+        "{unknown}"
+    );
+    let (wrong, _) = b.slash(&b.alice.mm_id, "notifications maybe").await;
+    assert!(wrong.contains("Usage:"), "{wrong}");
+    let (early, _) = b.slash(&b.alice.mm_id, "notifications on").await;
+    assert!(early.contains("need a connected account"), "{early}");
+    let (settings, post) = b.slash(&b.alice.mm_id, "settings").await;
+    assert!(settings.contains("not connected"), "{settings}");
+    let names: Vec<String> = post["props"]["attachments"][0]["actions"]
+        .as_array()
+        .expect("buttons")
+        .iter()
+        .map(|a| a["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(names, ["Connect"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_registers_its_command_when_given_an_admin_token() {
+    let b = Bridge::start(CommandSetup::ByService).await;
+    // The registration runs in the background right after start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        match b
+            .mattermost
+            .run_slash_command(&b.bob.mm_id, &b.channel, "/msteams status")
+            .await
+        {
+            Ok(outcome) if !outcome.ephemeral.is_empty() => {
+                break outcome.ephemeral[0].message.clone();
+            }
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "command never registered; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(reply.contains("not connected"), "{reply}");
+    let log = b.log();
+    assert!(log.contains("slash command registered"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_command_tokens_are_refused_and_change_nothing() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    let url = format!("{}/mattermost/command", b.public_url);
+    for token in [None, Some("not-the-token"), Some("")] {
+        let mut form = vec![
+            ("user_id", b.alice.mm_id.as_str()),
+            ("channel_id", b.channel.as_str()),
+            ("command", "/msteams"),
+            ("text", "connect"),
+        ];
+        if let Some(token) = token {
+            form.push(("token", token));
+        }
+        let response = b.http.post(&url).form(&form).send().await.expect("post");
+        assert_eq!(response.status(), 401, "token {token:?}");
+    }
+    // No sign-in state was made for the refused calls: a real one is the first.
+    let store = b.store().await;
+    assert_eq!(
+        store
+            .purge_expired_oauth_states(chrono::Utc::now() + TimeDelta::hours(1))
+            .await
+            .expect("purge"),
+        0
+    );
+    assert!(!b.log().contains("not-the-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_expired_and_foreign_states_change_nothing() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    let store = b.store().await;
+
+    // Replay: the same redirect twice. The second one is refused.
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    b.graph.sign_in_as(Some(&b.alice.ms_id));
+    let to_microsoft = b
+        .http
+        .get(connect_link(&reply))
+        .send()
+        .await
+        .expect("connect");
+    let back = b
+        .http
+        .get(location(&to_microsoft))
+        .send()
+        .await
+        .expect("authorize");
+    let redirect = location(&back);
+    let (status, _) = b.get_page(&redirect).await;
+    assert_eq!(status, 200);
+    b.slash(&b.alice.mm_id, "disconnect").await;
+    let (status, html) = b.get_page(&redirect).await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("not valid or has already been used"),
+        "{html}"
+    );
+    assert!(
+        !store
+            .account_link(&b.alice.mm_id)
+            .await
+            .expect("read")
+            .expect("row")
+            .is_connected(),
+        "replay did not reconnect"
+    );
+    // The connect link itself is single use too, once redeemed.
+    let (status, html) = b.get_page(&connect_link(&reply)).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("not valid"), "{html}");
+
+    // Foreign state: Bob's link, completed by Alice's Microsoft account, does not link either of
+    // them (the address does not match Bob's email).
+    let (bob_reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    let (status, html) = b.sign_in(&bob_reply, &b.alice.ms_id).await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("does not match your Mattermost email"),
+        "{html}"
+    );
+    assert!(
+        store
+            .account_link(&b.bob.mm_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    // A made-up state and a missing code.
+    let (status, html) = b
+        .get_page(&format!(
+            "{}/oauth/redirect?state=made-up&code=abc",
+            b.public_url
+        ))
+        .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("not valid"), "{html}");
+    let (status, html) = b
+        .get_page(&format!(
+            "{}/oauth/redirect?state=x&error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E",
+            b.public_url
+        ))
+        .await;
+    assert_eq!(status, 400);
+    assert!(!html.contains("<script>"), "escaped: {html}");
+
+    // Expired: a state older than 10 minutes. The emulator's clock cannot move the service's, so
+    // age the stored state directly.
+    let (reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    let link = connect_link(&reply);
+    age_states(&b.store_url).await;
+    let (status, html) = b.get_page(&link).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("expired"), "{html}");
+    assert!(
+        store
+            .account_link(&b.bob.mm_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
+/// Moves every stored sign-in state's expiry into the past.
+async fn age_states(store_url: &str) {
+    let pool = sqlx::SqlitePool::connect(store_url).await.expect("pool");
+    sqlx::query("UPDATE oauth_states SET expires_at = '2020-01-01T00:00:00+00:00'")
+        .execute(&pool)
+        .await
+        .expect("age");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_mismatch_needs_an_admin_mapping_and_accounts_link_once() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    let store = b.store().await;
+
+    // Alice signs in with Mallory's account: refused, nothing stored.
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    let (status, html) = b.sign_in(&reply, &b.mallory_ms).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("mallory@contoso.com"), "{html}");
+    assert!(
+        store
+            .account_link(&b.alice.mm_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    // Only admins map addresses.
+    let (denied, _) = b
+        .slash(&b.alice.mm_id, "mapping add alice mallory@contoso.com")
+        .await;
+    assert!(denied.contains("Only system admins"), "{denied}");
+    assert!(store.login_mappings().await.expect("list").is_empty());
+    let (added, _) = b
+        .slash(&b.admin_mm, "mapping add @alice mallory@contoso.com")
+        .await;
+    assert!(added.contains("@alice may now connect"), "{added}");
+    let (list, _) = b.slash(&b.admin_mm, "mapping list").await;
+    assert!(list.contains("| @alice | mallory@contoso.com |"), "{list}");
+
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    let (status, html) = b.sign_in(&reply, &b.mallory_ms).await;
+    assert_eq!(status, 200, "{html}");
+    let link = store
+        .account_link(&b.alice.mm_id)
+        .await
+        .expect("read")
+        .expect("linked");
+    assert_eq!(link.teams_user_id, b.mallory_ms);
+
+    // That Microsoft account is now taken: Bob, even with a mapping, cannot link it.
+    b.slash(&b.admin_mm, "mapping add bob mallory@contoso.com")
+        .await;
+    let (reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    let (status, html) = b.sign_in(&reply, &b.mallory_ms).await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("already connected to another Mattermost account"),
+        "{html}"
+    );
+    assert!(
+        store
+            .account_link(&b.bob.mm_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let (removed, _) = b.slash(&b.admin_mm, "mapping remove bob").await;
+    assert!(removed.contains("must now connect"), "{removed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_foreign_button_clicks_are_refused() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    b.sign_in(&reply, &b.alice.ms_id).await;
+    let dms = b.wait_for_dms(&b.alice.mm_id, 1).await;
+    let confirmation = &dms[0];
+    let context =
+        confirmation.props["attachments"][0]["actions"][0]["integration"]["context"].clone();
+    let store = b.store().await;
+    let url = format!("{}/mattermost/action", b.public_url);
+
+    let click = |user: &str, context: Value| {
+        serde_json::json!({
+            "user_id": user,
+            "user_name": "x",
+            "channel_id": confirmation.channel_id,
+            "channel_name": "",
+            "team_id": "",
+            "team_domain": "",
+            "post_id": confirmation.id,
+            "trigger_id": "t",
+            "type": "",
+            "data_source": "",
+            "context": context,
+        })
+    };
+    // Bob replays Alice's button.
+    let response: Value = b
+        .http
+        .post(&url)
+        .json(&click(&b.bob.mm_id, context.clone()))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        response["ephemeral_text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("made for someone else"),
+        "{response}"
+    );
+    // A forged context, and an altered one.
+    let mut altered = context.clone();
+    altered["action"] = Value::from("disconnect");
+    for forged in [
+        serde_json::json!({"action": "notifications_on"}),
+        serde_json::json!({"action": "notifications_on", "seal": "v1.abc.def"}),
+        altered,
+    ] {
+        let response: Value = b
+            .http
+            .post(&url)
+            .json(&click(&b.alice.mm_id, forged))
+            .send()
+            .await
+            .expect("post")
+            .json()
+            .await
+            .expect("json");
+        assert!(
+            response["ephemeral_text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not valid"),
+            "{response}"
+        );
+    }
+    let bad = b
+        .http
+        .post(&url)
+        .body("not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        store
+            .preference(&b.alice.mm_id, "notifications")
+            .await
+            .expect("pref"),
+        None,
+        "no click changed anything"
+    );
+    assert!(
+        store
+            .account_link(&b.alice.mm_id)
+            .await
+            .expect("read")
+            .expect("link")
+            .is_connected()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_refreshed_and_invalid_grant_disconnects_with_a_dm() {
+    // Tokens live 5 minutes, within the service's 10-minute refresh margin: every round refreshes.
+    let b = Bridge::start_with(CommandSetup::ByHand, TimeDelta::minutes(5)).await;
+    let store = b.store().await;
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    b.sign_in(&reply, &b.alice.ms_id).await;
+    let first = store
+        .account_link(&b.alice.mm_id)
+        .await
+        .expect("read")
+        .expect("link")
+        .token
+        .expect("token");
+
+    // The refresh job replaces the sealed token.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = store
+            .account_link(&b.alice.mm_id)
+            .await
+            .expect("read")
+            .expect("link")
+            .token
+            .expect("token");
+        if now != first {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never refreshed; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Microsoft revokes the refresh token: the link ends and the bot says how to reconnect.
+    b.graph.revoke_refresh_tokens(&b.alice.ms_id);
+    let dms = b.wait_for_dms(&b.alice.mm_id, 2).await;
+    let notice = &dms.last().expect("dm").message;
+    assert!(notice.contains("stopped working"), "{notice}");
+    assert!(notice.contains("/msteams connect"), "{notice}");
+    let link = store
+        .account_link(&b.alice.mm_id)
+        .await
+        .expect("read")
+        .expect("link");
+    assert!(!link.is_connected());
+    assert!(link.token.is_none());
+    let (status, _) = b.slash(&b.alice.mm_id, "status").await;
+    assert!(status.contains("not connected"), "{status}");
+}

@@ -1,0 +1,155 @@
+//! Token refresh: connected users' Microsoft tokens are renewed before they expire. One replica
+//! does it at a time (a job lease); a refresh that Microsoft answers with invalid_grant ends the
+//! link and tells the user how to reconnect.
+
+use bridge_core::linking::ports::PortError;
+use secrecy::ExposeSecret as _;
+use store::{AccountLink, link_token_context};
+use teams_graph::{OAuthError, TokenSet};
+
+use super::TeamsApp;
+
+/// The job lease's name.
+const JOB: &str = "teams-token-refresh";
+/// Links handled per round.
+const BATCH: u32 = 200;
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RefreshReport {
+    pub refreshed: usize,
+    /// Links ended because Microsoft no longer accepts their refresh token.
+    pub revoked: usize,
+    /// Left for the next round (Microsoft or the network failed).
+    pub failed: usize,
+    /// Another replica holds the job.
+    pub skipped: bool,
+}
+
+impl RefreshReport {
+    pub fn is_empty(&self) -> bool {
+        self.refreshed == 0 && self.revoked == 0 && self.failed == 0
+    }
+}
+
+enum Outcome {
+    Refreshed,
+    Revoked,
+    Failed,
+}
+
+impl TeamsApp {
+    /// One round of the refresh job: every connected link whose token expires within the margin.
+    pub async fn refresh_due_tokens(&self) -> Result<RefreshReport, PortError> {
+        let now = self.clock.now();
+        let lease_for = chrono::TimeDelta::from_std(self.timing.refresh_interval)
+            .unwrap_or(chrono::TimeDelta::minutes(1))
+            * 5;
+        let store_err = |what: &'static str| move |e: store::StoreError| PortError::new(what, e);
+        let Some(lease) = self
+            .store
+            .try_acquire_job(JOB, &self.instance, now + lease_for, now)
+            .await
+            .map_err(store_err("taking the refresh job"))?
+        else {
+            return Ok(RefreshReport {
+                skipped: true,
+                ..RefreshReport::default()
+            });
+        };
+        let due = self
+            .store
+            .links_expiring_before(now + self.timing.refresh_margin, BATCH)
+            .await
+            .map_err(store_err("listing tokens to refresh"))?;
+        let mut report = RefreshReport::default();
+        for link in due {
+            match self.refresh_link(&link).await {
+                Outcome::Refreshed => report.refreshed += 1,
+                Outcome::Revoked => report.revoked += 1,
+                Outcome::Failed => report.failed += 1,
+            }
+        }
+        if let Err(err) = self.store.release_job(&lease, self.clock.now()).await {
+            tracing::debug!(error = %err, "could not release the refresh job lease");
+        }
+        Ok(report)
+    }
+
+    async fn refresh_link(&self, link: &AccountLink) -> Outcome {
+        let mm_user_id = link.mm_user_id.as_str();
+        let Some(sealed) = &link.token else {
+            return Outcome::Failed;
+        };
+        let context = link_token_context(mm_user_id);
+        let tokens = match self
+            .sealer
+            .open_secret(sealed, &context)
+            .map_err(|e| e.to_string())
+            .and_then(|json| TokenSet::from_json(&json).map_err(|e| e.to_string()))
+        {
+            Ok(tokens) => tokens,
+            Err(err) => {
+                tracing::error!(mm_user_id, error = %err, "a stored token cannot be opened; is store.encryption_key the key it was sealed with?");
+                return Outcome::Failed;
+            }
+        };
+        let Some(refresh_token) = &tokens.refresh_token else {
+            tracing::warn!(
+                mm_user_id,
+                "token has no refresh token; the user must connect again"
+            );
+            return self.revoke(mm_user_id).await;
+        };
+        match self
+            .oauth
+            .refresh(refresh_token, teams_graph::scopes::TEAMS, self.clock.now())
+            .await
+        {
+            Ok(fresh) => {
+                let sealed_fresh = match fresh.to_json().map_err(|e| e.to_string()).and_then(
+                    |json| {
+                        self.sealer
+                            .seal(json.expose_secret().as_bytes(), &context)
+                            .map_err(|e| e.to_string())
+                    },
+                ) {
+                    Ok(sealed) => sealed,
+                    Err(err) => {
+                        tracing::error!(mm_user_id, error = %err, "could not seal a refreshed token");
+                        return Outcome::Failed;
+                    }
+                };
+                match self
+                    .store
+                    .update_link_token(mm_user_id, &sealed_fresh, Some(fresh.expires_at))
+                    .await
+                {
+                    Ok(_) => Outcome::Refreshed,
+                    Err(err) => {
+                        tracing::error!(mm_user_id, error = %err, "could not store a refreshed token");
+                        Outcome::Failed
+                    }
+                }
+            }
+            Err(OAuthError::InvalidGrant { description }) => {
+                tracing::info!(mm_user_id, reason = %description, "Microsoft refused the refresh token; disconnecting");
+                self.revoke(mm_user_id).await
+            }
+            Err(err) => {
+                tracing::warn!(mm_user_id, error = %err, "token refresh failed; will retry");
+                Outcome::Failed
+            }
+        }
+    }
+
+    async fn revoke(&self, mm_user_id: &str) -> Outcome {
+        match self.linker.credentials_revoked(mm_user_id).await {
+            Ok(_) => Outcome::Revoked,
+            Err(err) => {
+                tracing::error!(mm_user_id, error = %err, "could not end a revoked link");
+                Outcome::Failed
+            }
+        }
+    }
+}
