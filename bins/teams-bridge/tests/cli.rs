@@ -397,26 +397,54 @@ fn sandbox_runs_the_service_against_both_seeded_emulators() {
         .spawn()
         .expect("spawn sandbox");
     let mut running = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = loop {
-        if let Some(answer) = http_get(addr, "/readyz") {
-            break answer;
+    // The sandbox prints its guide once the scripted sign-in is done.
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = running.0.stdout.take().expect("stdout");
+    let sink = printed.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut text) = sink.lock() {
+                text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
         }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !printed.lock().expect("lock").contains("Link Bob by hand") {
         assert!(
             Instant::now() < deadline,
-            "sandbox did not come up on {addr}"
+            "sandbox did not finish its demo on {addr}: {}",
+            printed.lock().expect("lock")
         );
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+    let ready = http_get(addr, "/readyz").expect("readyz");
     assert_eq!(ready.0, 200, "{}", ready.1);
     let _ = running.0.kill();
-    let output = running.0.wait_with_output_ref();
+    let log = running.0.wait_with_output_ref();
+    let output = printed.lock().expect("lock").clone();
     assert!(output.contains("Demo tenant"), "{output}");
-    assert!(output.contains("linked (Mattermost id"), "{output}");
+    assert!(
+        output.contains("@alice: /msteams connect -> http://"),
+        "{output}"
+    );
+    assert!(
+        output.contains("bot -> @alice: Your Mattermost account is now connected"),
+        "{output}"
+    );
+    assert!(
+        output.contains("@alice clicked Enable notifications"),
+        "{output}"
+    );
+    assert!(output.contains("/_emulator/slash-commands"), "{output}");
     assert!(
         output.contains("Mattermost emulator") && output.contains("slash command: /msteams"),
         "{output}"
     );
+    assert!(!log.contains("ERROR"), "{log}");
     let graph_url = output
         .lines()
         .find_map(|l| l.trim().strip_prefix("graph_url:"))

@@ -12,7 +12,7 @@ use graph_emulator::{
 };
 use mm_emulator::{MattermostEmulator, NewCommand, NewUser as MmUser};
 use secrecy::ExposeSecret as _;
-use store::{EncryptionKey, NewLink};
+use store::EncryptionKey;
 
 use crate::config::{self, LogConfig, LogFormat};
 use crate::service::Service;
@@ -52,8 +52,12 @@ async fn start_mattermost(product: Product) -> Result<MattermostEmulator, Servic
 struct MattermostSide {
     admin_token: String,
     bot_token: String,
+    bot_user_id: String,
     command_token: String,
     alice_id: String,
+    bob_id: String,
+    /// A channel everyone is in, to type slash commands in.
+    channel_id: String,
 }
 
 fn seed_mattermost(
@@ -87,33 +91,50 @@ fn seed_mattermost(
                 .password("sandbox-alice"),
         )
         .map_err(fail)?;
-    mattermost
+    let bob = mattermost
         .create_user(
             MmUser::new("bob", "bob@contoso.com")
                 .name("Bob", "Jones")
                 .password("sandbox-bob"),
         )
         .map_err(fail)?;
-    mattermost
+    let carol = mattermost
         .create_user(
             MmUser::new("carol", "carol@contoso.com")
                 .name("Carol", "White")
                 .password("sandbox-carol"),
         )
         .map_err(fail)?;
+    let channel = mattermost
+        .create_channel(
+            &admin.id,
+            "town-square",
+            "Town Square",
+            mm_emulator::ChannelType::Open,
+        )
+        .map_err(fail)?;
+    for member in [&alice.id, &bob.id, &carol.id] {
+        mattermost
+            .add_channel_member(&channel.id, member)
+            .map_err(fail)?;
+    }
     let trigger = product.slash_command().trim_start_matches('/');
     let mut command = NewCommand::new(trigger, &format!("{public_url}/mattermost/command"));
     command.display_name = product.display_name().into();
     command.auto_complete_desc = format!("Use the {}", product.display_name());
-    command.auto_complete_hint = "[command]".into();
+    command.auto_complete_hint =
+        "connect | disconnect | status | notifications | settings | help".into();
     let command = mattermost
         .register_command(&admin.id, command)
         .map_err(fail)?;
     Ok(MattermostSide {
         admin_token,
         bot_token: bot.token,
+        bot_user_id: bot.bot.user_id,
         command_token: command.token,
         alice_id: alice.id,
+        bob_id: bob.id,
+        channel_id: channel.id,
     })
 }
 
@@ -261,32 +282,23 @@ pub(crate) async fn run(
     };
     let service = Service::start(config).await?;
 
-    // Alice is already linked, as if she had run `/msteams connect` before.
-    let alice_mm_id = mm.alice_id.as_str();
-    let context = store::link_token_context(alice_mm_id);
-    let token = serde_json::json!({"access_token": graph.user_token(CLIENT_ID, &demo.alice.id)})
-        .to_string();
-    let sealed = service
-        .sealer()
-        .seal(token.as_bytes(), &context)
-        .map_err(|e| ServiceError::Sandbox(format!("sealing the demo token: {e}")))?;
-    let now = Utc::now();
-    service
-        .store()
-        .link_account(&NewLink {
-            mm_user_id: alice_mm_id,
-            teams_user_id: &demo.alice.id,
-            teams_login: "alice@contoso.com",
-            token: &sealed,
-            token_expires_at: Some(now + TimeDelta::hours(1)),
-            now,
-        })
-        .await
-        .map_err(ServiceError::store("linking the demo user"))?;
+    let running = tokio::spawn(service.run(server::shutdown_signal()));
+    let alice_line = if product == Product::Teams {
+        let steps = link_alice(&graph, &mattermost, &mm, &public_url, &demo.alice.id).await?;
+        for step in steps {
+            println!("  {step}");
+        }
+        "linked just now through /msteams connect (see above), notifications on, Away in Teams"
+    } else {
+        "not linked, Away in Teams"
+    };
+    // From here on, a browser sign-in shows the emulator's account picker.
+    graph.sign_in_as(None);
 
     let control = format!("{}_emulator/", graph.base_url());
     let mm_site = mattermost.site_url().to_string();
     let mm_site = mm_site.trim_end_matches('/');
+    let slash = product.slash_command();
     println!(
         "\n{name} sandbox: everything runs on this machine; Ctrl-C stops it and deletes its data.\n\n\
          Service\n  {public_url}/healthz   {public_url}/readyz\n  store: {store_url}\n\n\
@@ -294,28 +306,130 @@ pub(crate) async fn run(
          Mattermost emulator\n  site:       {mm_site}   (REST /api/v4, WebSocket /api/v4/websocket)\n  control:    {mm_site}/_emulator/\n  \
          admin token: {admin_token}   slash command: {slash} -> {public_url}/mattermost/command\n\n\
          Demo tenant (same people on both sides; passwords sandbox-<name>)\n  \
-         Alice Smith  @alice  alice@contoso.com  linked (Mattermost id {alice_mm_id}), Away in Teams\n  \
-         Bob Jones    @bob    bob@contoso.com    not linked, Available\n  Carol White  @carol  carol@contoso.com  not linked, Busy\n  \
+         Alice Smith  @alice  alice@contoso.com  {alice_line}\n  \
+         Bob Jones    @bob    bob@contoso.com    not linked, Available (id {bob_mm})\n  Carol White  @carol  carol@contoso.com  not linked, Busy\n  \
          Dan Brown    -       dan@contoso.com    Teams only, Offline\n  Chats: Alice-Bob, Bob-Dan, and the group \"Launch plan\"; Alice has a daily stand-up.\n\n\
-         Try\n  curl -s {control} | head -c 600\n  \
+         Link Bob by hand\n  \
+         1. Run {slash} connect as Bob (the Mattermost emulator posts it to the service, as Mattermost would):\n     \
+         curl -s -X POST {mm_site}/_emulator/slash-commands -H 'Content-Type: application/json' \\\n       \
+         -d '{{\"user_id\":\"{bob_mm}\",\"channel_id\":\"{channel}\",\"command\":\"{slash} connect\"}}'\n  \
+         2. Open the link in the reply's \"message\" in a browser and pick Bob Jones in the emulator's account picker.\n  \
+         3. The page says Connected; the bot's confirmation DM, with its Enable notifications button, is at\n     \
+         curl -s {mm_site}/_emulator/users/{bob_mm}/direct-messages\n  \
+         Try {slash} status, settings or disconnect the same way.\n\n\
+         More\n  curl -s {control} | head -c 600\n  \
          curl -s -X POST {control}chats/{chat}/messages -H 'Content-Type: application/json' \\\n       \
          -d '{{\"from\":\"{bob}\",\"html\":\"<p>Are you there, Alice?</p>\"}}'\n  \
-         curl -s {control}chats/{chat}/messages\n  \
-         curl -s {mm_site}/api/v4/users/me -H 'Authorization: Bearer {admin_token}'\n  \
-         Sign in as anyone: {login_url}{tenant}/oauth2/v2.0/authorize?client_id={client}&response_type=code&redirect_uri={public_url}/oauth/redirect&scope=openid%20offline_access\n",
+         curl -s {mm_site}/api/v4/users/me -H 'Authorization: Bearer {admin_token}'\n",
         name = product.display_name(),
         tenant = graph.tenant_id(),
         graph_url = graph.graph_url(),
         login_url = graph.login_url(),
         chat = demo.group_chat,
         bob = demo.bob.id,
-        client = CLIENT_ID,
+        bob_mm = mm.bob_id,
+        channel = mm.channel_id,
         admin_token = mm.admin_token,
-        slash = product.slash_command(),
     );
-    service.run(server::shutdown_signal()).await?;
+    running
+        .await
+        .map_err(|e| ServiceError::Sandbox(format!("the service task failed: {e}")))??;
     mattermost.shutdown().await;
     drop(graph);
     drop(dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The scripted part of the demo: Alice runs `/msteams connect`, follows the link through the
+/// Graph emulator's sign-in, gets the bot's confirmation and clicks "Enable notifications", all
+/// through the same HTTP endpoints a real Mattermost and Microsoft would call. Returns what
+/// happened, a line per step.
+async fn link_alice(
+    graph: &GraphEmulator,
+    mattermost: &MattermostEmulator,
+    mm: &MattermostSide,
+    public_url: &str,
+    alice_ms_id: &str,
+) -> Result<Vec<String>, ServiceError> {
+    let fail = |what: &str| {
+        let what = what.to_owned();
+        move |e: String| ServiceError::Sandbox(format!("demo sign-in, {what}: {e}"))
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| fail("HTTP client")(e.to_string()))?;
+    // Wait until the service answers.
+    for _ in 0..100 {
+        if http
+            .get(format!("{public_url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut steps = vec!["Scripted demo:".to_owned()];
+    let outcome = mattermost
+        .run_slash_command(&mm.alice_id, &mm.channel_id, "/msteams connect")
+        .await
+        .map_err(|e| fail("/msteams connect")(e.to_string()))?;
+    let reply = outcome
+        .ephemeral
+        .first()
+        .map(|p| p.message.clone())
+        .ok_or_else(|| fail("/msteams connect")("no reply".into()))?;
+    let link = reply
+        .split("](")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .ok_or_else(|| fail("/msteams connect")(format!("no link in `{reply}`")))?
+        .to_owned();
+    steps.push(format!("@alice: /msteams connect -> {link}"));
+    graph.sign_in_as(Some(alice_ms_id));
+    let mut url = link;
+    for _ in 0..3 {
+        let response = http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| fail("following the sign-in")(e.to_string()))?;
+        match response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(next) => url = next.to_owned(),
+            None => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                if !status.is_success() {
+                    return Err(fail("sign-in page")(format!("{status}: {body}")));
+                }
+                break;
+            }
+        }
+    }
+    steps.push("Alice signed in to Microsoft as alice@contoso.com; the page said Connected".into());
+    let dm = mattermost
+        .direct_messages_to(&mm.alice_id)
+        .into_iter()
+        .find(|p| p.user_id == mm.bot_user_id)
+        .ok_or_else(|| fail("confirmation")("no DM from the bot".into()))?;
+    steps.push(format!(
+        "bot -> @alice: {}",
+        dm.message.lines().next().unwrap_or("")
+    ));
+    let button = dm.props["attachments"][0]["actions"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    mattermost
+        .click_button(&mm.alice_id, &dm.id, &button)
+        .await
+        .map_err(|e| fail("Enable notifications")(e.to_string()))?;
+    steps.push("@alice clicked Enable notifications".into());
+    Ok(steps)
 }

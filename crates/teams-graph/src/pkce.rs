@@ -25,6 +25,7 @@ pub fn random_state() -> Result<String, RandomError> {
 }
 
 /// A PKCE code verifier and its S256 challenge. `Debug` never shows the verifier.
+#[derive(Clone)]
 pub struct Pkce {
     verifier: SecretString,
 }
@@ -53,6 +54,7 @@ impl Pkce {
         Self { verifier }
     }
 
+    /// The verifier, to seal and keep until the code is redeemed.
     pub fn verifier(&self) -> &SecretString {
         &self.verifier
     }
@@ -71,13 +73,24 @@ mod tests {
     #[test]
     fn rfc_7636_appendix_b_vector() {
         let pkce = Pkce::from_verifier(SecretString::from(
-            "dBjftJeZ4CVP-mB92K9uhbUJU1p1r_wW1gFWFOEjXk",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
         ));
         assert_eq!(
             pkce.challenge(),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGsSEbnfGM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-        assert!(!format!("{pkce:?}").contains("dBjftJeZ4CVP"));
+        assert_eq!(Pkce::METHOD, "S256");
+        let debug = format!("{pkce:?}");
+        assert!(!debug.contains("dBjftJeZ4CVP"), "{debug}");
+        assert!(debug.contains("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+
+    #[test]
+    fn a_stored_verifier_gives_the_same_challenge() {
+        let pkce = Pkce::generate().expect("pkce");
+        let again = Pkce::from_verifier(pkce.verifier().clone());
+        assert_eq!(pkce.challenge(), again.challenge());
+        assert_eq!(pkce.challenge().len(), 43);
     }
 
     #[test]
@@ -91,9 +104,13 @@ mod tests {
             v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
         );
-        assert_ne!(
-            random_state().expect("state"),
-            random_state().expect("state")
+        let state = random_state().expect("state");
+        assert_eq!(state.len(), 43);
+        assert!(
+            state
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
         );
+        assert_ne!(state, random_state().expect("state"));
     }
 }
