@@ -40,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     let bot = mattermost.create_bot("bridge", "Bridge")?;
 
     // 1. Sign-in URL with state and PKCE; keep the verifier server-side.
-    let endpoints = GraphEndpoints::new(&graph.graph_url(), &graph.login_url(), &graph.tenant_id())?;
+    let endpoints =
+        GraphEndpoints::new(&graph.graph_url(), &graph.login_url(), &graph.tenant_id())?;
     let oauth = OAuthClient::new(
         endpoints.clone(),
         CLIENT_ID.into(),
@@ -64,15 +65,29 @@ async fn main() -> anyhow::Result<()> {
         .context("the sign-in redirects back")?;
     let back = url::Url::parse(location)?;
     let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
-    ensure!(query.get("state") == Some(&state), "the state comes back unchanged");
+    ensure!(
+        query.get("state") == Some(&state),
+        "the state comes back unchanged"
+    );
     let code = query.get("code").context("a code")?;
 
     // 2. Redeem the code with the verifier, then ask Graph who signed in.
     let tokens = oauth
-        .exchange_code(code, REDIRECT, pkce.verifier(), scopes::TEAMS, chrono::Utc::now())
+        .exchange_code(
+            code,
+            REDIRECT,
+            pkce.verifier(),
+            scopes::TEAMS,
+            chrono::Utc::now(),
+        )
         .await?;
-    let me = GraphClient::new(&endpoints, &tokens.access_token)?.me().await?;
-    println!("2. signed in as {} ({})", me.display_name, me.user_principal_name);
+    let me = GraphClient::new(&endpoints, &tokens.access_token)?
+        .me()
+        .await?;
+    println!(
+        "2. signed in as {} ({})",
+        me.display_name, me.user_principal_name
+    );
 
     // 3. The linking rules: the Microsoft address must match the Mattermost email.
     let mm_user = MattermostUser {

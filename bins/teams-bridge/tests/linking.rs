@@ -644,10 +644,11 @@ async fn replayed_expired_and_foreign_states_change_nothing() {
     );
 }
 
-/// Moves every stored sign-in state's expiry into the past.
+/// Moves every stored sign-in state's expiry a minute into the past.
 async fn age_states(store_url: &str) {
     let pool = sqlx::SqlitePool::connect(store_url).await.expect("pool");
-    sqlx::query("UPDATE oauth_states SET expires_at = '2020-01-01T00:00:00+00:00'")
+    sqlx::query("UPDATE oauth_states SET expires_at = $1")
+        .bind(chrono::Utc::now() - TimeDelta::minutes(1))
         .execute(&pool)
         .await
         .expect("age");

@@ -1,72 +1,22 @@
-//! An authenticated Mattermost REST client on mattermost_api.
+//! An authenticated Mattermost REST client on mattermost_api. Calls the crate has no typed
+//! function for go through its raw `query` / `post`, with our own models.
 
-use mattermost_api::errors::ApiError;
 use mattermost_api::prelude::{AuthenticationData, Mattermost};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::models::{CommandInfo, CommandSpec, NewPost, Post, PostProps, Team, User};
+use crate::error::{MmError, redacted};
+use crate::models::{Attachment, CommandInfo, CommandSpec, NewPost, Post, PostProps, Team, User};
 
-/// Why a Mattermost call failed. No variant carries a token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MmError {
-    #[error("not found in Mattermost (404)")]
-    NotFound,
-    #[error("Mattermost refused the token (401)")]
-    Unauthorized,
-    #[error("Mattermost denied the call (403): {0}")]
-    Forbidden(String),
-    #[error("Mattermost is rate limiting (429)")]
-    RateLimited,
-    #[error("Mattermost answered {status} ({id}): {message}")]
-    Api {
-        status: u16,
-        id: String,
-        message: String,
-    },
-    #[error(
-        "the slash command /{trigger} already exists and calls {url}; remove it or pick another trigger"
-    )]
-    CommandConflict { trigger: String, url: String },
-    #[error("cannot reach Mattermost: {0}")]
-    Transport(String),
-    #[error("`{0}` is not a usable Mattermost URL")]
-    InvalidUrl(String),
-}
+/// Mattermost's answer when a trigger is taken in the team.
+const DUPLICATE_TRIGGER: &str = "api.command.duplicate_trigger.app_error";
 
-impl From<ApiError> for MmError {
-    fn from(err: ApiError) -> Self {
-        match err {
-            ApiError::MattermostApiError(e) => match e.status_code {
-                401 => Self::Unauthorized,
-                403 => Self::Forbidden(e.message),
-                404 => Self::NotFound,
-                429 => Self::RateLimited,
-                status => Self::Api {
-                    status: u16::try_from(status).unwrap_or(0),
-                    id: e.id,
-                    message: e.message,
-                },
-            },
-            ApiError::StatusCodeError(401) => Self::Unauthorized,
-            ApiError::StatusCodeError(403) => Self::Forbidden(String::new()),
-            ApiError::StatusCodeError(404) => Self::NotFound,
-            ApiError::StatusCodeError(429) => Self::RateLimited,
-            ApiError::StatusCodeError(status) => Self::Api {
-                status,
-                id: String::new(),
-                message: String::new(),
-            },
-            ApiError::ReqwestError(e) => Self::Transport(e.without_url().to_string()),
-            ApiError::UrlError(e) => Self::InvalidUrl(e.to_string()),
-            other => Self::Transport(other.to_string()),
-        }
-    }
-}
-
-/// A client acting with one token (the bot's or an admin's). `Debug` never shows the token.
+/// A client acting with one token: a bot's access token, or an admin's personal access token
+/// for what bots may not do (reading every user's email, registering commands). Cheap to
+/// clone; clones share one connection pool. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct MattermostClient {
     api: Mattermost,
     site: Url,
@@ -74,43 +24,128 @@ pub struct MattermostClient {
 
 impl std::fmt::Debug for MattermostClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // mattermost_api's own `Debug` prints the token, so it is not delegated to.
         f.debug_struct("MattermostClient")
-            .field("site", &self.site.as_str())
+            .field("site", &redacted(&self.site))
             .finish_non_exhaustive()
     }
 }
 
-fn path_segment(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+/// `value` as one URL path segment. Ids, emails and usernames never are empty, `.` or `..`,
+/// which would change the path instead of naming something in it.
+fn segment(value: &str) -> Result<String, MmError> {
+    if matches!(value, "" | "." | "..") {
+        return Err(MmError::NotFound);
+    }
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(encoded)
+}
+
+/// Whether two command URLs name the same endpoint (`http://h:80/x` is `http://h/x`).
+fn same_url(a: &str, b: &str) -> bool {
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Channel {
+    id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EphemeralBody<'a> {
+    user_id: &'a str,
+    post: EphemeralPost<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct EphemeralPost<'a> {
+    channel_id: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    props: Option<PostProps>,
+}
+
+#[derive(Debug, Serialize)]
+struct PostPatch<'a> {
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    props: Option<PostProps>,
+}
+
+/// The `model.Command` fields we set; `id` only when updating.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct CommandBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    team_id: &'a str,
+    trigger: &'a str,
+    url: &'a str,
+    method: &'static str,
+    display_name: &'a str,
+    description: &'a str,
+    auto_complete: bool,
+    auto_complete_desc: &'a str,
+    auto_complete_hint: &'a str,
+    username: &'a str,
+    icon_url: &'a str,
 }
 
 impl MattermostClient {
-    /// A client for the server at `site_url` (with or without a path prefix).
+    /// A client for the server at `site_url` (what Mattermost calls the Site URL, with or
+    /// without a path prefix such as `https://example.com/chat`). Contacts nothing.
     pub fn new(site_url: &Url, token: &SecretString) -> Result<Self, MmError> {
+        let invalid = || MmError::InvalidUrl(redacted(site_url));
+        if site_url.query().is_some() || site_url.fragment().is_some() {
+            return Err(invalid());
+        }
+        // mattermost_api adds `/api/v4/` only to a bare host, so the full base is built here.
         let api_base = crate::MattermostApi::new(site_url)
-            .map_err(|_| MmError::InvalidUrl(site_url.to_string()))?
+            .map_err(|_| invalid())?
             .endpoint("/");
         let api = Mattermost::new(
             &api_base,
             AuthenticationData::from_access_token(token.expose_secret()),
         )
-        .map_err(|_| MmError::InvalidUrl(site_url.to_string()))?;
+        .map_err(|_| invalid())?;
         Ok(Self {
             api,
             site: site_url.clone(),
         })
     }
 
+    /// The Site URL this client talks to.
+    pub fn site_url(&self) -> &Url {
+        &self.site
+    }
+
     async fn get<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, MmError> {
         Ok(self.api.query("GET", endpoint, None, None).await?)
     }
 
-    async fn put<T: DeserializeOwned>(&self, endpoint: &str, body: &Value) -> Result<T, MmError> {
-        let body = body.to_string();
+    async fn put<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &impl Serialize,
+    ) -> Result<T, MmError> {
+        let body = serde_json::to_string(body).map_err(|e| MmError::Transport(e.to_string()))?;
         Ok(self.api.query("PUT", endpoint, None, Some(&body)).await?)
     }
 
-    async fn post<T: DeserializeOwned>(&self, endpoint: &str, body: &Value) -> Result<T, MmError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &impl Serialize,
+    ) -> Result<T, MmError> {
         Ok(self.api.post(endpoint, None, body).await?)
     }
 
@@ -119,37 +154,37 @@ impl MattermostClient {
         self.get("users/me").await
     }
 
+    /// A user by id; [`MmError::NotFound`] if there is none.
     pub async fn user(&self, user_id: &str) -> Result<User, MmError> {
-        self.get(&format!("users/{}", path_segment(user_id))).await
+        self.get(&format!("users/{}", segment(user_id)?)).await
     }
 
+    /// A user by email; [`MmError::NotFound`] if there is none (or, on servers that hide
+    /// emails, if the token may not see it).
     pub async fn user_by_email(&self, email: &str) -> Result<User, MmError> {
-        self.get(&format!("users/email/{}", path_segment(email)))
-            .await
+        self.get(&format!("users/email/{}", segment(email)?)).await
     }
 
+    /// A user by username (without `@`); [`MmError::NotFound`] if there is none.
     pub async fn user_by_username(&self, username: &str) -> Result<User, MmError> {
-        self.get(&format!("users/username/{}", path_segment(username)))
+        self.get(&format!("users/username/{}", segment(username)?))
             .await
     }
 
-    /// The direct channel of two users (created if needed); returns its id.
+    /// The direct channel of two users, created if needed; returns its id. The token's
+    /// account must be one of the two unless it is a system admin.
     pub async fn direct_channel(&self, user_a: &str, user_b: &str) -> Result<String, MmError> {
-        let channel: Value = self
-            .post("channels/direct", &json!([user_a, user_b]))
-            .await?;
-        channel["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| MmError::Transport("channel without an id".into()))
+        let channel: Channel = self.post("channels/direct", &[user_a, user_b]).await?;
+        Ok(channel.id)
     }
 
+    /// Posts as the token's account.
     pub async fn create_post(&self, post: &NewPost) -> Result<Post, MmError> {
-        let body = serde_json::to_value(post).map_err(|e| MmError::Transport(e.to_string()))?;
-        self.post("posts", &body).await
+        self.post("posts", post).await
     }
 
-    /// A direct message from the bot (`from_user_id`) to `to_user_id`.
+    /// A direct message from the token's account (`from_user_id`, usually the bot) to
+    /// `to_user_id`: opens the direct channel, then posts there.
     pub async fn dm(
         &self,
         from_user_id: &str,
@@ -167,50 +202,54 @@ impl MattermostClient {
         .await
     }
 
-    /// A post only `user_id` sees, in `channel_id`.
+    /// A post only `user_id` sees, in `channel_id`, until they reload. Needs a system admin
+    /// token (`create_post_ephemeral`).
     pub async fn ephemeral(
         &self,
         user_id: &str,
         channel_id: &str,
         message: &str,
-        props: Option<PostProps>,
+        attachments: Vec<Attachment>,
     ) -> Result<Post, MmError> {
-        let mut post = json!({"channel_id": channel_id, "message": message});
-        if let Some(props) = props {
-            post["props"] = serde_json::to_value(props).unwrap_or(Value::Null);
-        }
-        self.post(
-            "posts/ephemeral",
-            &json!({"user_id": user_id, "post": post}),
-        )
-        .await
+        let props = (!attachments.is_empty()).then_some(PostProps { attachments });
+        let body = EphemeralBody {
+            user_id,
+            post: EphemeralPost {
+                channel_id,
+                message,
+                props,
+            },
+        };
+        self.post("posts/ephemeral", &body).await
     }
 
     pub async fn get_post(&self, post_id: &str) -> Result<Post, MmError> {
-        self.get(&format!("posts/{}", path_segment(post_id))).await
+        self.get(&format!("posts/{}", segment(post_id)?)).await
     }
 
-    /// Rewrites a post's message (and props, when given).
+    /// Rewrites a post's message and, when `props` is given, replaces its props (so
+    /// `Some(PostProps::default())` removes its buttons). Author or admin only.
     pub async fn update_post(
         &self,
         post_id: &str,
         message: &str,
         props: Option<PostProps>,
     ) -> Result<Post, MmError> {
-        let mut body = json!({"message": message});
-        if let Some(props) = props {
-            body["props"] = serde_json::to_value(props).unwrap_or(Value::Null);
-        }
-        self.put(&format!("posts/{}/patch", path_segment(post_id)), &body)
-            .await
+        self.put(
+            &format!("posts/{}/patch", segment(post_id)?),
+            &PostPatch { message, props },
+        )
+        .await
     }
 
-    /// The teams the token's account can see (every team, for an admin).
+    /// The teams the token's account can see: every team for a system admin, the open ones
+    /// otherwise.
     pub async fn teams(&self) -> Result<Vec<Team>, MmError> {
         self.get("teams").await
     }
 
-    /// Custom slash commands of a team, with their tokens (admin only).
+    /// The custom slash commands of a team, with their tokens. Needs `manage_slash_commands`
+    /// (a system admin token), else [`MmError::Forbidden`].
     pub async fn commands(&self, team_id: &str) -> Result<Vec<CommandInfo>, MmError> {
         Ok(self
             .api
@@ -223,57 +262,133 @@ impl MattermostClient {
             .await?)
     }
 
-    /// Registers `spec` in the team, or updates the command this service registered before
-    /// (same trigger and URL), keeping its token. A command with the same trigger that calls
-    /// another URL belongs to someone else: [`MmError::CommandConflict`], and nothing changes.
+    /// Registers `spec` in the team, or brings the command registered before up to date (same
+    /// trigger, same URL), keeping its token. Safe to run at every start, and from several
+    /// replicas at once: they all end up with the one command.
+    ///
+    /// A command with the same trigger that calls another URL belongs to another integration:
+    /// [`MmError::CommandConflict`], and nothing changes. The returned
+    /// [`token`](CommandInfo::token) is what Mattermost sends with each invocation. Needs
+    /// `manage_slash_commands` (a system admin token).
     pub async fn ensure_command(
         &self,
         team_id: &str,
         spec: &CommandSpec,
     ) -> Result<CommandInfo, MmError> {
-        let trigger = spec.trigger.trim_start_matches('/').to_lowercase();
-        let body = |id: Option<&str>| {
-            let mut body = json!({
-                "team_id": team_id,
-                "trigger": trigger,
-                "url": spec.url,
-                "method": "P",
-                "display_name": spec.display_name,
-                "description": spec.description,
-                "auto_complete": true,
-                "auto_complete_desc": spec.auto_complete_desc,
-                "auto_complete_hint": spec.auto_complete_hint,
-                "username": spec.username,
-                "icon_url": spec.icon_url,
-            });
-            if let Some(id) = id {
-                body["id"] = Value::from(id);
-            }
-            body
+        let trigger = spec.trigger.trim().trim_start_matches('/').to_lowercase();
+        let create = CommandBody {
+            id: None,
+            team_id,
+            trigger: &trigger,
+            url: &spec.url,
+            method: "P",
+            display_name: &spec.display_name,
+            description: &spec.description,
+            auto_complete: true,
+            auto_complete_desc: &spec.auto_complete_desc,
+            auto_complete_hint: &spec.auto_complete_hint,
+            username: &spec.username,
+            icon_url: &spec.icon_url,
         };
-        let existing = self
-            .commands(team_id)
-            .await?
-            .into_iter()
-            .find(|c| c.trigger.eq_ignore_ascii_case(&trigger));
-        match existing {
-            Some(command) if command.url == spec.url => {
-                let mut updated: CommandInfo = self
-                    .put(
-                        &format!("commands/{}", path_segment(&command.id)),
-                        &body(Some(&command.id)),
-                    )
-                    .await?;
-                if updated.token.is_empty() {
-                    updated.token = command.token;
+        // Twice at most: if another replica creates the command between our look and our
+        // create, the second look finds it.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let existing = self
+                .commands(team_id)
+                .await?
+                .into_iter()
+                .find(|c| c.trigger.eq_ignore_ascii_case(&trigger));
+            match existing {
+                Some(command) if same_url(&command.url, &spec.url) => {
+                    let mut updated: CommandInfo = self
+                        .put(
+                            &format!("commands/{}", segment(&command.id)?),
+                            &CommandBody {
+                                id: Some(&command.id),
+                                ..create
+                            },
+                        )
+                        .await?;
+                    if updated.token.expose_secret().is_empty() {
+                        updated.token = command.token;
+                    }
+                    tracing::debug!(team_id, trigger, "slash command brought up to date");
+                    return Ok(updated);
                 }
-                Ok(updated)
+                Some(command) => {
+                    tracing::warn!(
+                        team_id,
+                        trigger,
+                        url = %command.url,
+                        "slash command trigger taken by another integration"
+                    );
+                    return Err(MmError::CommandConflict {
+                        trigger,
+                        url: command.url,
+                    });
+                }
+                None => match self.post::<CommandInfo>("commands", &create).await {
+                    Ok(created) => {
+                        tracing::info!(team_id, trigger, "slash command registered");
+                        return Ok(created);
+                    }
+                    Err(MmError::Api { ref id, .. }) if id == DUPLICATE_TRIGGER && attempts < 2 => {
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                },
             }
-            Some(command) => Err(MmError::CommandConflict {
-                trigger,
-                url: command.url,
-            }),
-            None => self.post("commands", &body(None)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let token = SecretString::from("tok-3n2v8s9c1x7q4z5b6m0k");
+        let site = Url::parse("https://bot:pass@chat.example.com/mm").expect("url");
+        let client = MattermostClient::new(&site, &token).expect("client");
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("tok-3n2v8s9c1x7q4z5b6m0k"), "{shown}");
+        assert!(!shown.contains("pass"), "{shown}");
+        assert!(shown.contains("chat.example.com/mm"), "{shown}");
+    }
+
+    #[test]
+    fn site_urls_must_be_plain_http() {
+        let token = SecretString::from("t");
+        for bad in [
+            "mailto:a@b",
+            "https://x.example/?q=1",
+            "https://x.example/#f",
+        ] {
+            let url = Url::parse(bad).expect("url");
+            assert!(
+                matches!(
+                    MattermostClient::new(&url, &token),
+                    Err(MmError::InvalidUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_segments_are_encoded_and_never_climb() {
+        assert_eq!(
+            segment("alice+tag@example.com").expect("email"),
+            "alice%2Btag@example.com"
+        );
+        assert_eq!(segment("a/b?c#d").expect("odd"), "a%2Fb%3Fc%23d");
+        for bad in ["", ".", ".."] {
+            assert_eq!(segment(bad), Err(MmError::NotFound));
+        }
+        assert!(same_url("http://h:80/x", "http://h/x"));
+        assert!(!same_url("http://h/x", "http://h/y"));
     }
 }

@@ -1,12 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 mod client;
+mod error;
+mod inbound;
 mod models;
 
-pub use client::{MattermostClient, MmError};
+pub use client::MattermostClient;
+pub use error::MmError;
+pub use inbound::{
+    ActionRequest, ActionResponse, CommandResponse, PostUpdate, ResponseType, SlashCommandRequest,
+};
 pub use models::{
-    Action, ActionRequest, ActionResponse, ActionStyle, Attachment, AttachmentField, CommandInfo,
-    CommandResponse, CommandSpec, Integration, NewPost, Post, PostProps, PostUpdate, Team, User,
+    Action, ActionStyle, Attachment, AttachmentField, CommandInfo, CommandSpec, Integration,
+    NewPost, Post, PostProps, Team, User,
 };
 
 use url::Url;

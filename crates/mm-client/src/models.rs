@@ -1,14 +1,16 @@
-//! What we send to and read from Mattermost: our own models, holding the fields we use and
-//! tolerant of the rest.
+//! What we send to and read from Mattermost's REST API: our own models, holding the fields we
+//! use and tolerant of the rest.
 
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// A Mattermost user.
+/// A Mattermost user (or bot account).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct User {
     pub id: String,
     pub username: String,
+    /// Empty when the server's privacy settings hide it from the token's account.
     #[serde(default)]
     pub email: String,
     #[serde(default)]
@@ -22,6 +24,7 @@ pub struct User {
     pub roles: String,
     #[serde(default)]
     pub is_bot: bool,
+    /// When the account was deactivated (ms since the epoch); 0 while active.
     #[serde(default)]
     pub delete_at: i64,
 }
@@ -31,14 +34,18 @@ impl User {
         self.roles.split_whitespace().any(|r| r == "system_admin")
     }
 
+    pub fn is_active(&self) -> bool {
+        self.delete_at == 0
+    }
+
     /// "First Last", else the nickname, else the username.
     pub fn display_name(&self) -> String {
-        let full = format!("{} {}", self.first_name, self.last_name);
+        let full = format!("{} {}", self.first_name.trim(), self.last_name.trim());
         let full = full.trim();
         if !full.is_empty() {
             full.to_owned()
-        } else if !self.nickname.is_empty() {
-            self.nickname.clone()
+        } else if !self.nickname.trim().is_empty() {
+            self.nickname.trim().to_owned()
         } else {
             self.username.clone()
         }
@@ -49,6 +56,7 @@ impl User {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Team {
     pub id: String,
+    /// The URL name, which Mattermost also sends as `team_domain`.
     pub name: String,
     #[serde(default)]
     pub display_name: String,
@@ -62,8 +70,10 @@ pub struct Post {
     pub user_id: String,
     #[serde(default)]
     pub message: String,
+    /// The thread's root post; empty for a root post.
     #[serde(default)]
     pub root_id: String,
+    /// All props as sent, including the ones the server adds (`from_bot`, ...).
     #[serde(default)]
     pub props: Value,
     #[serde(default)]
@@ -72,29 +82,76 @@ pub struct Post {
     pub update_at: i64,
 }
 
+impl Post {
+    /// The message attachments in `props.attachments` (empty if there are none or they do not
+    /// parse).
+    pub fn attachments(&self) -> Vec<Attachment> {
+        self.props
+            .get("attachments")
+            .and_then(|a| Vec::<Attachment>::deserialize(a).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// A post to create.
+///
+/// ```
+/// # use mm_client::{Action, Attachment, NewPost};
+/// let post = NewPost::new("channel id", "Enable notifications?").with_attachments(vec![
+///     Attachment::default().with_actions(vec![Action::button(
+///         "enable",
+///         "Enable",
+///         "https://bridge.example.com/mattermost/action",
+///         serde_json::json!({"action": "enable"}),
+///     )]),
+/// ]);
+/// assert_eq!(post.props.unwrap().attachments[0].actions[0].id, "enable");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewPost {
     pub channel_id: String,
     pub message: String,
+    /// Reply in this thread; must be the root post's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub props: Option<PostProps>,
 }
 
-/// Post props: message attachments (with their buttons).
+impl NewPost {
+    pub fn new(channel_id: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            channel_id: channel_id.into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn in_thread(mut self, root_id: impl Into<String>) -> Self {
+        self.root_id = Some(root_id.into());
+        self
+    }
+
+    pub fn with_attachments(mut self, attachments: Vec<Attachment>) -> Self {
+        self.props = Some(PostProps { attachments });
+        self
+    }
+}
+
+/// Post props: message attachments (with their buttons), sent as `props.attachments`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PostProps {
     #[serde(default)]
     pub attachments: Vec<Attachment>,
 }
 
-/// A message attachment (Slack-compatible).
+/// A message attachment (Slack-compatible). Empty fields are left out of the JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
+    /// Plain-text summary for clients that cannot show attachments.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fallback: String,
+    /// `#RRGGBB`, or `good` / `warning` / `danger`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub color: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -111,10 +168,27 @@ pub struct Attachment {
     pub actions: Vec<Action>,
 }
 
+impl Attachment {
+    /// An attachment showing `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_actions(mut self, actions: Vec<Action>) -> Self {
+        self.actions = actions;
+        self
+    }
+}
+
+/// A row of an attachment's table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentField {
     pub title: String,
     pub value: String,
+    /// Whether it may sit beside another short field.
     #[serde(default)]
     pub short: bool,
 }
@@ -132,23 +206,33 @@ pub enum ActionStyle {
     Danger,
 }
 
-/// A button. Its `id` may hold letters and digits only.
+/// A message button (`type: "button"`).
+///
+/// Its `id` must hold letters and digits only: Mattermost routes a click by it
+/// (`/posts/{post_id}/actions/{action_id}`), and an action without one gets a generated id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
+    #[serde(default)]
     pub id: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default = "button_type")]
     pub action_type: String,
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub style: ActionStyle,
+    #[serde(default)]
     pub integration: Integration,
+}
+
+fn button_type() -> String {
+    "button".to_owned()
 }
 
 impl Default for Action {
     fn default() -> Self {
         Self {
             id: String::new(),
-            action_type: "button".to_owned(),
+            action_type: button_type(),
             name: String::new(),
             style: ActionStyle::Default,
             integration: Integration::default(),
@@ -156,7 +240,35 @@ impl Default for Action {
     }
 }
 
+impl Action {
+    /// A button labelled `name` whose click POSTs `context` (and who clicked) to `url`.
+    pub fn button(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        url: impl Into<String>,
+        context: Value,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            integration: Integration {
+                url: url.into(),
+                context,
+            },
+            ..Self::default()
+        }
+    }
+
+    pub fn with_style(mut self, style: ActionStyle) -> Self {
+        self.style = style;
+        self
+    }
+}
+
 /// Where a click goes, and the context Mattermost echoes back with it.
+///
+/// Users never see the context, but Mattermost does not sign clicks either: anyone who can
+/// reach the URL can send one. Put something in it that proves the button is yours.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
     pub url: String,
@@ -164,109 +276,121 @@ pub struct Integration {
     pub context: Value,
 }
 
-/// A custom slash command to register.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// A custom slash command to register with [`MattermostClient::ensure_command`]. It is
+/// registered as a POST command with autocomplete on.
+///
+/// [`MattermostClient::ensure_command`]: crate::MattermostClient::ensure_command
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandSpec {
+    /// The word after `/`, such as `msteams` (a leading `/` is dropped, case is lowered).
     pub trigger: String,
+    /// Where Mattermost POSTs each invocation.
     pub url: String,
     pub display_name: String,
     pub description: String,
+    /// Shown beside the command in the autocomplete list.
     pub auto_complete_desc: String,
+    /// The arguments shown after the trigger, such as `[connect|disconnect|status]`.
     pub auto_complete_hint: String,
+    /// The name replies are posted under (when the server allows overrides).
     pub username: String,
     pub icon_url: String,
 }
 
-/// A registered command. `token` is what Mattermost sends with each invocation; `Debug` hides it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+/// A registered custom slash command.
+#[derive(Debug, Clone, Deserialize)]
 pub struct CommandInfo {
     pub id: String,
     pub team_id: String,
     pub trigger: String,
     pub url: String,
+    /// What Mattermost sends with each invocation (the form's `token` and the
+    /// `Authorization: Token ...` header). Only accounts that may manage commands see it.
+    #[serde(default, deserialize_with = "secret_string")]
+    pub token: SecretString,
     #[serde(default)]
-    pub token: String,
+    pub method: String,
+    #[serde(default)]
+    pub auto_complete: bool,
+    #[serde(default)]
+    pub auto_complete_desc: String,
     #[serde(default)]
     pub auto_complete_hint: String,
     #[serde(default)]
-    pub auto_complete_desc: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
 }
 
-impl std::fmt::Debug for CommandInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommandInfo")
-            .field("id", &self.id)
-            .field("team_id", &self.team_id)
-            .field("trigger", &self.trigger)
-            .field("url", &self.url)
-            .finish_non_exhaustive()
+/// A string field held as a secret (secrecy's own `Deserialize` needs a feature we leave off).
+pub(crate) fn secret_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SecretString, D::Error> {
+    String::deserialize(deserializer).map(SecretString::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn posts_serialize_as_mattermost_expects() {
+        let post = NewPost::new("c1", "hi").with_attachments(vec![Attachment {
+            title: "Title".into(),
+            ..Attachment::text("body").with_actions(vec![
+                Action::button("yes", "Yes", "http://x/a", json!({"k": 1}))
+                    .with_style(ActionStyle::Primary),
+            ])
+        }]);
+        assert_eq!(
+            serde_json::to_value(&post).expect("json"),
+            json!({
+                "channel_id": "c1",
+                "message": "hi",
+                "props": {"attachments": [{
+                    "title": "Title",
+                    "text": "body",
+                    "actions": [{
+                        "id": "yes",
+                        "type": "button",
+                        "name": "Yes",
+                        "style": "primary",
+                        "integration": {"url": "http://x/a", "context": {"k": 1}}
+                    }]
+                }]}
+            })
+        );
     }
-}
 
-/// The answer to a slash command.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct CommandResponse {
-    pub response_type: String,
-    pub text: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<Attachment>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub goto_location: String,
-}
+    #[test]
+    fn models_tolerate_extra_and_missing_fields() {
+        let user: User = serde_json::from_value(json!({
+            "id": "u1", "username": "alice", "roles": "system_user system_admin",
+            "locale": "en", "notify_props": {}
+        }))
+        .expect("user");
+        assert!(user.is_system_admin());
+        assert!(user.is_active());
+        assert_eq!(user.display_name(), "alice");
+        let named = User {
+            first_name: "Alice".into(),
+            last_name: "Smith".into(),
+            ..user.clone()
+        };
+        assert_eq!(named.display_name(), "Alice Smith");
+        let nick = User {
+            nickname: "Al".into(),
+            ..user
+        };
+        assert_eq!(nick.display_name(), "Al");
 
-impl CommandResponse {
-    /// Shown only to the user who ran the command.
-    pub fn ephemeral(text: impl Into<String>) -> Self {
-        Self {
-            response_type: "ephemeral".to_owned(),
-            text: text.into(),
-            ..Self::default()
-        }
+        let command: CommandInfo = serde_json::from_value(json!({
+            "id": "c", "team_id": "t", "trigger": "x", "url": "http://x", "token": "sekrit",
+            "creator_id": "u"
+        }))
+        .expect("command");
+        assert!(!format!("{command:?}").contains("sekrit"));
     }
-
-    /// Posted in the channel for everyone.
-    pub fn in_channel(text: impl Into<String>) -> Self {
-        Self {
-            response_type: "in_channel".to_owned(),
-            text: text.into(),
-            ..Self::default()
-        }
-    }
-}
-
-/// What Mattermost POSTs to a button's integration URL (`PostActionIntegrationRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ActionRequest {
-    pub user_id: String,
-    pub user_name: String,
-    pub channel_id: String,
-    pub channel_name: String,
-    pub team_id: String,
-    pub team_domain: String,
-    pub post_id: String,
-    pub trigger_id: String,
-    #[serde(rename = "type")]
-    pub action_type: String,
-    pub data_source: String,
-    pub context: Value,
-}
-
-/// The answer to a click: rewrite the post, tell the user something, or send them somewhere.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ActionResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<PostUpdate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ephemeral_text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub goto_location: Option<String>,
-}
-
-/// The new content of a clicked post.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct PostUpdate {
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub props: Option<PostProps>,
 }

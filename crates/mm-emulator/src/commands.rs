@@ -196,7 +196,62 @@ fn invalid(field: &str, message: &str) -> AppError {
     )
 }
 
+/// `model.Command.IsValid`, for the fields a caller sets.
+fn check_command(
+    trigger: &str,
+    url: &str,
+    method: &str,
+    display_name: &str,
+    description: &str,
+) -> Result<(), AppError> {
+    if trigger.is_empty()
+        || trigger.len() > 128
+        || trigger.starts_with('/')
+        || trigger.contains(char::is_whitespace)
+    {
+        return Err(invalid("trigger", "Invalid trigger."));
+    }
+    let url_ok = url::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if url.len() > 1024 || !url_ok {
+        return Err(invalid("url", "Invalid URL."));
+    }
+    if method != "P" && method != "G" {
+        return Err(invalid("method", "Invalid Method."));
+    }
+    if display_name.chars().count() > 64 {
+        return Err(invalid("display_name", "Invalid title."));
+    }
+    if description.chars().count() > 128 {
+        return Err(invalid("description", "Invalid description."));
+    }
+    Ok(())
+}
+
 impl Server {
+    /// Built-in triggers and those of the team's other live commands are taken.
+    fn check_trigger_free(
+        &self,
+        team_id: &str,
+        trigger: &str,
+        except_id: Option<&str>,
+    ) -> Result<(), AppError> {
+        let taken = BUILT_IN_TRIGGERS.contains(&trigger)
+            || self.commands.values().any(|c| {
+                c.delete_at == 0
+                    && c.team_id == team_id
+                    && c.trigger == trigger
+                    && Some(c.id.as_str()) != except_id
+            });
+        if taken {
+            return Err(AppError::bad_request(
+                "api.command.duplicate_trigger.app_error",
+                "This trigger word is already in use. Please choose another word.",
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn register_command(
         &mut self,
         creator_id: &str,
@@ -207,38 +262,14 @@ impl Server {
             return Err(invalid("team_id", "Invalid team ID."));
         }
         let trigger = new.trigger.to_lowercase();
-        if trigger.is_empty()
-            || trigger.len() > 128
-            || trigger.starts_with('/')
-            || trigger.contains(char::is_whitespace)
-        {
-            return Err(invalid("trigger", "Invalid trigger."));
-        }
-        let url_ok = url::Url::parse(&new.url)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if new.url.len() > 1024 || !url_ok {
-            return Err(invalid("url", "Invalid URL."));
-        }
-        if new.method != "P" && new.method != "G" {
-            return Err(invalid("method", "Invalid Method."));
-        }
-        if new.display_name.chars().count() > 64 {
-            return Err(invalid("display_name", "Invalid title."));
-        }
-        if new.description.chars().count() > 128 {
-            return Err(invalid("description", "Invalid description."));
-        }
-        let taken = BUILT_IN_TRIGGERS.contains(&trigger.as_str())
-            || self
-                .commands
-                .values()
-                .any(|c| c.delete_at == 0 && c.team_id == team_id && c.trigger == trigger);
-        if taken {
-            return Err(AppError::bad_request(
-                "api.command.duplicate_trigger.app_error",
-                "This trigger word is already in use. Please choose another word.",
-            ));
-        }
+        check_command(
+            &trigger,
+            &new.url,
+            &new.method,
+            &new.display_name,
+            &new.description,
+        )?;
+        self.check_trigger_free(team_id, &trigger, None)?;
         let now = self.now_ms();
         let command = Command {
             id: new_id(),
@@ -592,58 +623,56 @@ async fn by_id(
         .ok_or_else(command_not_found)
 }
 
-/// `PUT /api/v4/commands/{command_id}`: the body is the whole command; its id must match the
-/// path, and the token, creator and team cannot be changed this way.
+/// `PUT /api/v4/commands/{command_id}`: the body is the whole command (fields left out are
+/// emptied, as Mattermost's `UpdateCommand` does) and its `id` must match the path. The id,
+/// token, creator, team and creation time stay; the result is validated like a new command.
 async fn update(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     Path(command_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Command>, AppError> {
-    caller.require_admin()?;
-    let body: Value = parse_json(&body, "command")?;
-    if body.get("id").and_then(Value::as_str) != Some(command_id.as_str()) {
-        return Err(invalid("id", "Invalid Id."));
+    let body: Command = parse_json(&body, "command")?;
+    if body.id != command_id {
+        return Err(AppError::invalid_body("command"));
     }
-    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
     let mut server = shared.lock();
-    let now = server.now_ms();
-    let command = server
+    let old = server
         .commands
-        .get_mut(&command_id)
+        .get(&command_id)
         .filter(|c| c.delete_at == 0)
+        .cloned()
         .ok_or_else(command_not_found)?;
-    if let Some(url) = text("url") {
-        let ok = url::Url::parse(&url)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if !ok {
-            return Err(invalid("url", "Invalid URL."));
-        }
-        command.url = url;
+    if body.team_id != old.team_id {
+        return Err(AppError::bad_request(
+            "api.command.team_mismatch.app_error",
+            "Unable to update command across teams.",
+        ));
     }
-    for (key, field) in [
-        ("display_name", &mut command.display_name),
-        ("description", &mut command.description),
-        ("auto_complete_desc", &mut command.auto_complete_desc),
-        ("auto_complete_hint", &mut command.auto_complete_hint),
-        ("username", &mut command.username),
-        ("icon_url", &mut command.icon_url),
-    ] {
-        if let Some(value) = body.get(key).and_then(Value::as_str) {
-            value.clone_into(field);
-        }
-    }
-    if let Some(method) = text("method") {
-        if method != "P" && method != "G" {
-            return Err(invalid("method", "Invalid Method."));
-        }
-        command.method = method;
-    }
-    if let Some(auto) = body.get("auto_complete").and_then(Value::as_bool) {
-        command.auto_complete = auto;
-    }
-    command.update_at = now;
-    Ok(Json(command.clone()))
+    caller.require_admin()?;
+    let trigger = body.trigger.to_lowercase();
+    check_command(
+        &trigger,
+        &body.url,
+        &body.method,
+        &body.display_name,
+        &body.description,
+    )?;
+    server.check_trigger_free(&old.team_id, &trigger, Some(&old.id))?;
+    let updated = Command {
+        trigger,
+        update_at: server.now_ms(),
+        id: old.id,
+        token: old.token,
+        create_at: old.create_at,
+        delete_at: old.delete_at,
+        creator_id: old.creator_id,
+        team_id: old.team_id,
+        plugin_id: old.plugin_id,
+        ..body
+    };
+    server.commands.insert(updated.id.clone(), updated.clone());
+    Ok(Json(updated))
 }
 
 async fn delete(

@@ -188,6 +188,117 @@ async fn slash_commands_post_the_documented_form_and_apply_the_response() {
 }
 
 #[tokio::test]
+async fn commands_are_replaced_in_place_keeping_id_token_and_creator() {
+    let s = seeded().await;
+    let team = s.mm.team();
+    let command =
+        s.mm.register_command(
+            &s.admin.id,
+            NewCommand {
+                auto_complete_hint: "[old]".into(),
+                username: "bridge".into(),
+                ..NewCommand::new("msteams", "http://127.0.0.1:1/old")
+            },
+        )
+        .expect("register");
+    let put = |token: &str, id: &str, body: Value| {
+        http()
+            .put(url(&s.mm, &format!("commands/{id}")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+
+    let response = put(
+        &s.admin_token,
+        &command.id,
+        json!({"id": command.id, "team_id": team.id, "trigger": "MSTeams", "method": "P",
+               "url": "http://127.0.0.1:1/new", "auto_complete": true, "auto_complete_hint": "[new]",
+               "token": "forged", "creator_id": s.alice.id}),
+    )
+    .await
+    .expect("send");
+    assert_eq!(response.status(), 200);
+    let updated: Command = response.json().await.expect("command");
+    assert_eq!(updated.id, command.id);
+    assert_eq!(updated.token, command.token);
+    assert_eq!(updated.creator_id, s.admin.id);
+    assert_eq!(updated.create_at, command.create_at);
+    assert_eq!(updated.trigger, "msteams");
+    assert_eq!(updated.url, "http://127.0.0.1:1/new");
+    assert_eq!(updated.auto_complete_hint, "[new]");
+    // The body is the whole command: what it leaves out is emptied.
+    assert_eq!(updated.username, "");
+    let listed: Vec<Command> = api(&s.mm, &s.admin_token)
+        .query(
+            "GET",
+            "commands",
+            Some(&[("team_id", &team.id), ("custom_only", "true")]),
+            None,
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed, vec![updated.clone()]);
+
+    let whole = |id: &str, team_id: &str, trigger: &str| {
+        json!({"id": id, "team_id": team_id, "trigger": trigger, "method": "P",
+               "url": "http://127.0.0.1:1/new"})
+    };
+    let refusals = [
+        // The id in the body must be the one in the path.
+        (
+            s.admin_token.as_str(),
+            command.id.as_str(),
+            whole("", &team.id, "msteams"),
+            400,
+            "api.context.invalid_body_param.app_error",
+        ),
+        (
+            &s.admin_token,
+            &command.id,
+            whole(&command.id, "otherteamotherteamotherte", "msteams"),
+            400,
+            "api.command.team_mismatch.app_error",
+        ),
+        (
+            &s.admin_token,
+            &command.id,
+            whole(&command.id, &team.id, "echo"),
+            400,
+            "api.command.duplicate_trigger.app_error",
+        ),
+        (
+            &s.admin_token,
+            &command.id,
+            json!({"id": command.id, "team_id": team.id, "trigger": "msteams", "method": "X",
+                   "url": "http://127.0.0.1:1/new"}),
+            400,
+            "model.command.is_valid.method.app_error",
+        ),
+        (
+            &s.alice_token,
+            &command.id,
+            whole(&command.id, &team.id, "msteams"),
+            403,
+            "api.context.permissions.app_error",
+        ),
+        (
+            &s.admin_token,
+            "unknownunknownunknownunkn",
+            whole("unknownunknownunknownunkn", &team.id, "msteams"),
+            404,
+            "api.command.get.app_error",
+        ),
+    ];
+    for (token, id, body, status, error_id) in refusals {
+        let response = put(token, id, body.clone()).await.expect("send");
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["id"], error_id, "{body}");
+    }
+}
+
+#[tokio::test]
 async fn get_commands_send_the_fields_in_the_query() {
     let s = seeded().await;
     let integration = Integration::start().await;

@@ -105,6 +105,19 @@ async fn users_are_created_and_found_by_id_email_and_username() {
             .expect_err("404"),
     );
     assert_eq!(missing.status_code, 404);
+    let by_upper_name: User = alice
+        .query("GET", "users/username/Dana.Teams", None, None)
+        .await
+        .expect("usernames are case-insensitive");
+    assert_eq!(by_upper_name.id, created.id);
+    let no_such_name = app_error(
+        alice
+            .query::<User>("GET", "users/username/nobody", None, None)
+            .await
+            .expect_err("404"),
+    );
+    assert_eq!(no_such_name.status_code, 404);
+    assert_eq!(no_such_name.id, "app.user.missing_account.const");
 
     let by_ids: Vec<User> = alice
         .post(

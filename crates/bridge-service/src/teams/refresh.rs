@@ -24,11 +24,13 @@ pub struct RefreshReport {
     pub failed: usize,
     /// Another replica holds the job.
     pub skipped: bool,
+    /// Unused sign-in states deleted after their expiry.
+    pub expired_states: usize,
 }
 
 impl RefreshReport {
     pub fn is_empty(&self) -> bool {
-        self.refreshed == 0 && self.revoked == 0 && self.failed == 0
+        self.refreshed == 0 && self.revoked == 0 && self.failed == 0 && self.expired_states == 0
     }
 }
 
@@ -63,6 +65,16 @@ impl TeamsApp {
             .await
             .map_err(store_err("listing tokens to refresh"))?;
         let mut report = RefreshReport::default();
+        // Sign-in links nobody followed. Kept a day past expiry, so a late click still hears
+        // "expired" rather than "not valid".
+        match self
+            .store
+            .purge_expired_oauth_states(now - chrono::TimeDelta::days(1))
+            .await
+        {
+            Ok(n) => report.expired_states = usize::try_from(n).unwrap_or(usize::MAX),
+            Err(err) => tracing::debug!(error = %err, "could not purge expired sign-in states"),
+        }
         for link in due {
             match self.refresh_link(&link).await {
                 Outcome::Refreshed => report.refreshed += 1,
