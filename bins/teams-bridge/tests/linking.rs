@@ -365,11 +365,7 @@ async fn connect_confirm_enable_notifications_status_and_disconnect() {
 
     // The link is stored, with a sealed token that is not the plain access token.
     let store = b.store().await;
-    let link = store
-        .account_link(&b.alice.mm_id)
-        .await
-        .expect("read")
-        .expect("linked");
+    let link = link_of(&store, &b.alice.mm_id).await.expect("linked");
     assert_eq!(link.teams_user_id, b.alice.ms_id);
     assert!(link.is_connected());
     let sealed = link.token.expect("token").as_str().to_owned();
@@ -389,13 +385,7 @@ async fn connect_confirm_enable_notifications_status_and_disconnect() {
     let buttons = button_ids(confirmation);
     assert_eq!(buttons.len(), 1, "{buttons:?}");
     assert_eq!(buttons[0].1, "Enable notifications");
-    assert_eq!(
-        store
-            .preference(&b.alice.mm_id, "notifications")
-            .await
-            .expect("pref"),
-        None
-    );
+    assert_eq!(notifications_of(&store, &b.alice.mm_id).await, None);
 
     let clicked = b
         .mattermost
@@ -403,11 +393,7 @@ async fn connect_confirm_enable_notifications_status_and_disconnect() {
         .await
         .expect("click");
     assert_eq!(
-        store
-            .preference(&b.alice.mm_id, "notifications")
-            .await
-            .expect("pref")
-            .as_deref(),
+        notifications_of(&store, &b.alice.mm_id).await.as_deref(),
         Some("on")
     );
     let updated = clicked.updated_post.expect("post updated");
@@ -435,19 +421,11 @@ async fn connect_confirm_enable_notifications_status_and_disconnect() {
 
     let (bye, _) = b.slash(&b.alice.mm_id, "disconnect").await;
     assert!(bye.contains("now disconnected"), "{bye}");
-    let link = store
-        .account_link(&b.alice.mm_id)
-        .await
-        .expect("read")
-        .expect("row kept");
+    let link = link_of(&store, &b.alice.mm_id).await.expect("row kept");
     assert!(!link.is_connected());
     assert!(link.token.is_none(), "token deleted");
     assert_eq!(
-        store
-            .preference(&b.alice.mm_id, "notifications")
-            .await
-            .expect("pref")
-            .as_deref(),
+        notifications_of(&store, &b.alice.mm_id).await.as_deref(),
         Some("off")
     );
     let (status, _) = b.slash(&b.alice.mm_id, "status").await;
@@ -579,10 +557,8 @@ async fn replayed_expired_and_foreign_states_change_nothing() {
         "{html}"
     );
     assert!(
-        !store
-            .account_link(&b.alice.mm_id)
+        !link_of(&store, &b.alice.mm_id)
             .await
-            .expect("read")
             .expect("row")
             .is_connected(),
         "replay did not reconnect"
@@ -601,13 +577,7 @@ async fn replayed_expired_and_foreign_states_change_nothing() {
         html.contains("does not match your Mattermost email"),
         "{html}"
     );
-    assert!(
-        store
-            .account_link(&b.bob.mm_id)
-            .await
-            .expect("read")
-            .is_none()
-    );
+    assert!(link_of(&store, &b.bob.mm_id).await.is_none());
 
     // A made-up state and a missing code.
     let (status, html) = b
@@ -635,13 +605,18 @@ async fn replayed_expired_and_foreign_states_change_nothing() {
     let (status, html) = b.get_page(&link).await;
     assert_eq!(status, 400);
     assert!(html.contains("expired"), "{html}");
-    assert!(
-        store
-            .account_link(&b.bob.mm_id)
-            .await
-            .expect("read")
-            .is_none()
-    );
+    assert!(link_of(&store, &b.bob.mm_id).await.is_none());
+}
+
+async fn link_of(store: &Store, mm_user_id: &str) -> Option<store::AccountLink> {
+    store.account_link(mm_user_id).await.expect("read the link")
+}
+
+async fn notifications_of(store: &Store, mm_user_id: &str) -> Option<String> {
+    store
+        .preference(mm_user_id, "notifications")
+        .await
+        .expect("read the preference")
 }
 
 /// Moves every stored sign-in state's expiry a minute into the past.
@@ -665,13 +640,7 @@ async fn email_mismatch_needs_an_admin_mapping_and_accounts_link_once() {
     let (status, html) = b.sign_in(&reply, &b.mallory_ms).await;
     assert_eq!(status, 400);
     assert!(html.contains("mallory@contoso.com"), "{html}");
-    assert!(
-        store
-            .account_link(&b.alice.mm_id)
-            .await
-            .expect("read")
-            .is_none()
-    );
+    assert!(link_of(&store, &b.alice.mm_id).await.is_none());
 
     // Only admins map addresses.
     let (denied, _) = b
@@ -689,11 +658,7 @@ async fn email_mismatch_needs_an_admin_mapping_and_accounts_link_once() {
     let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
     let (status, html) = b.sign_in(&reply, &b.mallory_ms).await;
     assert_eq!(status, 200, "{html}");
-    let link = store
-        .account_link(&b.alice.mm_id)
-        .await
-        .expect("read")
-        .expect("linked");
+    let link = link_of(&store, &b.alice.mm_id).await.expect("linked");
     assert_eq!(link.teams_user_id, b.mallory_ms);
 
     // That Microsoft account is now taken: Bob, even with a mapping, cannot link it.
@@ -706,13 +671,7 @@ async fn email_mismatch_needs_an_admin_mapping_and_accounts_link_once() {
         html.contains("already connected to another Mattermost account"),
         "{html}"
     );
-    assert!(
-        store
-            .account_link(&b.bob.mm_id)
-            .await
-            .expect("read")
-            .is_none()
-    );
+    assert!(link_of(&store, &b.bob.mm_id).await.is_none());
     let (removed, _) = b.slash(&b.admin_mm, "mapping remove bob").await;
     assert!(removed.contains("must now connect"), "{removed}");
 }
@@ -797,18 +756,13 @@ async fn forged_and_foreign_button_clicks_are_refused() {
         .expect("post");
     assert_eq!(bad.status(), 400);
     assert_eq!(
-        store
-            .preference(&b.alice.mm_id, "notifications")
-            .await
-            .expect("pref"),
+        notifications_of(&store, &b.alice.mm_id).await,
         None,
         "no click changed anything"
     );
     assert!(
-        store
-            .account_link(&b.alice.mm_id)
+        link_of(&store, &b.alice.mm_id)
             .await
-            .expect("read")
             .expect("link")
             .is_connected()
     );
@@ -821,10 +775,8 @@ async fn tokens_are_refreshed_and_invalid_grant_disconnects_with_a_dm() {
     let store = b.store().await;
     let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
     b.sign_in(&reply, &b.alice.ms_id).await;
-    let first = store
-        .account_link(&b.alice.mm_id)
+    let first = link_of(&store, &b.alice.mm_id)
         .await
-        .expect("read")
         .expect("link")
         .token
         .expect("token");
@@ -832,10 +784,8 @@ async fn tokens_are_refreshed_and_invalid_grant_disconnects_with_a_dm() {
     // The refresh job replaces the sealed token.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let now = store
-            .account_link(&b.alice.mm_id)
+        let now = link_of(&store, &b.alice.mm_id)
             .await
-            .expect("read")
             .expect("link")
             .token
             .expect("token");
@@ -856,11 +806,7 @@ async fn tokens_are_refreshed_and_invalid_grant_disconnects_with_a_dm() {
     let notice = &dms.last().expect("dm").message;
     assert!(notice.contains("stopped working"), "{notice}");
     assert!(notice.contains("/msteams connect"), "{notice}");
-    let link = store
-        .account_link(&b.alice.mm_id)
-        .await
-        .expect("read")
-        .expect("link");
+    let link = link_of(&store, &b.alice.mm_id).await.expect("link");
     assert!(!link.is_connected());
     assert!(link.token.is_none());
     let (status, _) = b.slash(&b.alice.mm_id, "status").await;
