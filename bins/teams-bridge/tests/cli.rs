@@ -197,10 +197,13 @@ fn migrate_creates_the_sqlite_schema_once() {
 
 #[test]
 fn migrate_creates_the_postgres_schema_once() {
-    let Ok(base) = std::env::var("STORE_TEST_POSTGRES_URL") else {
+    let Some(base) = std::env::var("STORE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
         let _ = writeln!(
             std::io::stderr(),
-            "\nNOTE: `migrate` on PostgreSQL SKIPPED (STORE_TEST_POSTGRES_URL is not set).\n"
+            "\nNOTE: `migrate` on PostgreSQL SKIPPED (STORE_TEST_POSTGRES_URL is not set or empty).\n"
         );
         return;
     };

@@ -180,6 +180,29 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Stores a refreshed token set only if the link still holds `current`, the token it was
+    /// refreshed from: a user who disconnected, or reconnected (perhaps to another account) while
+    /// the refresh was on its way, keeps what they have now. True if stored.
+    pub async fn refresh_link_token(
+        &self,
+        mm_user_id: &str,
+        current: &Sealed,
+        new: &Sealed,
+        token_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE account_links SET sealed_token = $3, token_expires_at = $4
+                   WHERE mm_user_id = $1 AND sealed_token = $2 AND disconnected_at IS NULL";
+        let n = on_pool!(self, pool => sqlx::query(sql)
+            .bind(mm_user_id)
+            .bind(current.as_str())
+            .bind(new.as_str())
+            .bind(token_expires_at)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
     /// Marks the link disconnected and deletes its token. Returns false if it was not connected.
     pub async fn disconnect_account(
         &self,

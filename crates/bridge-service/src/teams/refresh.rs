@@ -22,6 +22,8 @@ pub struct RefreshReport {
     pub revoked: usize,
     /// Left for the next round (Microsoft or the network failed).
     pub failed: usize,
+    /// Links that changed while their refresh was on its way (left as they are now).
+    pub superseded: usize,
     /// Another replica holds the job.
     pub skipped: bool,
     /// Unused sign-in states deleted after their expiry.
@@ -36,6 +38,8 @@ impl RefreshReport {
 
 enum Outcome {
     Refreshed,
+    /// The user disconnected or reconnected meanwhile; their new state stands.
+    Superseded,
     Revoked,
     Failed,
 }
@@ -78,6 +82,7 @@ impl TeamsApp {
         for link in due {
             match self.refresh_link(&link).await {
                 Outcome::Refreshed => report.refreshed += 1,
+                Outcome::Superseded => report.superseded += 1,
                 Outcome::Revoked => report.revoked += 1,
                 Outcome::Failed => report.failed += 1,
             }
@@ -134,10 +139,17 @@ impl TeamsApp {
                 };
                 match self
                     .store
-                    .update_link_token(mm_user_id, &sealed_fresh, Some(fresh.expires_at))
+                    .refresh_link_token(mm_user_id, sealed, &sealed_fresh, Some(fresh.expires_at))
                     .await
                 {
-                    Ok(_) => Outcome::Refreshed,
+                    Ok(true) => Outcome::Refreshed,
+                    Ok(false) => {
+                        tracing::debug!(
+                            mm_user_id,
+                            "link changed during the refresh; kept as it is"
+                        );
+                        Outcome::Superseded
+                    }
                     Err(err) => {
                         tracing::error!(mm_user_id, error = %err, "could not store a refreshed token");
                         Outcome::Failed

@@ -233,12 +233,35 @@ pub(crate) async fn links_token_swap_only_replaces_the_expected_value(store: &St
         store.account_link("mm-1").await.unwrap().unwrap().token,
         Some(sealed("refreshed"))
     );
+    // A refresh stores its result only over the token it started from.
+    assert!(
+        !store
+            .refresh_link_token("mm-1", &sealed("resealed"), &sealed("late"), Some(at(9)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .refresh_link_token("mm-1", &sealed("refreshed"), &sealed("fresh"), Some(at(9)))
+            .await
+            .unwrap()
+    );
+    let link = store.account_link("mm-1").await.unwrap().unwrap();
+    assert_eq!(link.token, Some(sealed("fresh")));
+    assert_eq!(link.token_expires_at, Some(at(9)));
     store.disconnect_account("mm-1", at(1)).await.unwrap();
     assert!(
         !store
-            .replace_link_token("mm-1", &sealed("refreshed"), &sealed("x"))
+            .replace_link_token("mm-1", &sealed("fresh"), &sealed("x"))
             .await
             .unwrap()
+    );
+    assert!(
+        !store
+            .refresh_link_token("mm-1", &sealed("fresh"), &sealed("x"), None)
+            .await
+            .unwrap(),
+        "a disconnected link is not brought back by a refresh"
     );
 }
 

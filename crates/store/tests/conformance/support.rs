@@ -29,13 +29,16 @@ pub(crate) async fn sqlite() -> Option<TestStore> {
 /// A fresh schema in the PostgreSQL database named by `STORE_TEST_POSTGRES_URL`, not yet migrated.
 /// `None` (after saying so) when the variable is unset; a panic when it is set but unreachable.
 pub(crate) async fn postgres() -> Option<TestStore> {
-    let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+    let Some(base) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
         static SAID: Once = Once::new();
         SAID.call_once(|| {
             // Written past the test harness's capture, so the skip is visible in `cargo test`.
             let _ = writeln!(
                 std::io::stderr(),
-                "\nNOTE: PostgreSQL conformance suite SKIPPED ({POSTGRES_URL_VAR} is not set); \
+                "\nNOTE: PostgreSQL conformance suite SKIPPED ({POSTGRES_URL_VAR} is not set or empty); \
                  only SQLite was tested. `.ci/run` runs both.\n"
             );
         });
