@@ -500,22 +500,40 @@ async fn the_service_registers_its_command_when_given_an_admin_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_missing_command_tokens_are_refused_and_change_nothing() {
     let b = Bridge::start(CommandSetup::ByHand).await;
+    let store = b.store().await;
+    // Bob is connected with notifications on; forged calls try to undo that.
+    let (reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    let (status, _) = b.sign_in(&reply, &b.bob.ms_id).await;
+    assert_eq!(status, 200);
+    b.slash(&b.bob.mm_id, "notifications on").await;
+    let before = link_of(&store, &b.bob.mm_id).await.expect("bob linked");
+
     let url = format!("{}/mattermost/command", b.public_url);
     for token in [None, Some("not-the-token"), Some("")] {
-        let mut form = vec![
-            ("user_id", b.alice.mm_id.as_str()),
-            ("channel_id", b.channel.as_str()),
-            ("command", "/msteams"),
-            ("text", "connect"),
-        ];
-        if let Some(token) = token {
-            form.push(("token", token));
+        for (user, text) in [
+            (&b.alice.mm_id, "connect"),
+            (&b.bob.mm_id, "disconnect"),
+            (&b.bob.mm_id, "notifications off"),
+        ] {
+            let mut form = vec![
+                ("user_id", user.as_str()),
+                ("channel_id", b.channel.as_str()),
+                ("command", "/msteams"),
+                ("text", text),
+            ];
+            if let Some(token) = token {
+                form.push(("token", token));
+            }
+            let response = b.http.post(&url).form(&form).send().await.expect("post");
+            assert_eq!(response.status(), 401, "token {token:?}, {text}");
         }
-        let response = b.http.post(&url).form(&form).send().await.expect("post");
-        assert_eq!(response.status(), 401, "token {token:?}");
     }
-    // No sign-in state was made for the refused calls: a real one is the first.
-    let store = b.store().await;
+    assert_eq!(link_of(&store, &b.bob.mm_id).await, Some(before));
+    assert_eq!(
+        notifications_of(&store, &b.bob.mm_id).await.as_deref(),
+        Some("on")
+    );
+    // No sign-in state was made for the refused calls (Bob's was used up).
     assert_eq!(
         store
             .purge_expired_oauth_states(chrono::Utc::now() + TimeDelta::hours(1))
@@ -588,14 +606,42 @@ async fn replayed_expired_and_foreign_states_change_nothing() {
         .await;
     assert_eq!(status, 400);
     assert!(html.contains("not valid"), "{html}");
-    let (status, html) = b
-        .get_page(&format!(
-            "{}/oauth/redirect?state=x&error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E",
+
+    // Microsoft sends the browser back with an error (the user cancelled): the page says so in
+    // our words (the description in the URL could have been written by anyone), the state is used
+    // up, and nothing is linked.
+    let (reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    let state = connect_link(&reply)
+        .split("state=")
+        .nth(1)
+        .expect("state in the link")
+        .to_owned();
+    let response = b
+        .http
+        .get(format!(
+            "{}/oauth/redirect?state={state}&error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E%20Call%20%2B1-555",
             b.public_url
         ))
-        .await;
-    assert_eq!(status, 400);
-    assert!(!html.contains("<script>"), "escaped: {html}");
+        .send()
+        .await
+        .expect("redirect");
+    assert_eq!(response.status(), 400);
+    let headers = response.headers().clone();
+    let html = response.text().await.expect("page");
+    assert!(html.contains("The sign-in was cancelled"), "{html}");
+    assert!(!html.contains("script") && !html.contains("555"), "{html}");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .starts_with("default-src 'none'"),
+        "{headers:?}"
+    );
+    let (status, html) = b.get_page(&connect_link(&reply)).await;
+    assert_eq!(status, 400, "the state is used up");
+    assert!(html.contains("not valid"), "{html}");
+    assert!(link_of(&store, &b.bob.mm_id).await.is_none());
 
     // Expired: a state older than 10 minutes. The emulator's clock cannot move the service's, so
     // age the stored state directly.
@@ -606,6 +652,28 @@ async fn replayed_expired_and_foreign_states_change_nothing() {
     assert_eq!(status, 400);
     assert!(html.contains("expired"), "{html}");
     assert!(link_of(&store, &b.bob.mm_id).await.is_none());
+
+    // Expired on the way back: the user took more than 10 minutes at Microsoft's sign-in.
+    let (reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    b.graph.sign_in_as(Some(&b.bob.ms_id));
+    let to_microsoft = b
+        .http
+        .get(connect_link(&reply))
+        .send()
+        .await
+        .expect("connect");
+    let back = b
+        .http
+        .get(location(&to_microsoft))
+        .send()
+        .await
+        .expect("authorize");
+    age_states(&b.store_url).await;
+    let (status, html) = b.get_page(&location(&back)).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("expired"), "{html}");
+    assert!(link_of(&store, &b.bob.mm_id).await.is_none());
+    assert!(b.dms_to(&b.bob.mm_id).is_empty(), "no confirmation");
 }
 
 async fn link_of(store: &Store, mm_user_id: &str) -> Option<store::AccountLink> {

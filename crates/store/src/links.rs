@@ -140,26 +140,6 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    /// Replaces the sealed token of a connected link (after a refresh). Returns false, writing
-    /// nothing, when the user is not connected.
-    pub async fn update_link_token(
-        &self,
-        mm_user_id: &str,
-        token: &Sealed,
-        token_expires_at: Option<DateTime<Utc>>,
-    ) -> Result<bool, StoreError> {
-        let sql = "UPDATE account_links SET sealed_token = $2, token_expires_at = $3
-                   WHERE mm_user_id = $1 AND disconnected_at IS NULL";
-        let done = on_pool!(self, pool => sqlx::query(sql)
-            .bind(mm_user_id)
-            .bind(token.as_str())
-            .bind(token_expires_at)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
-    }
-
     /// Swaps a connected link's sealed token for `new` only if it is still `current`: re-sealing
     /// with a new key must not overwrite a token refreshed in the meantime. True if swapped.
     pub async fn replace_link_token(
@@ -213,6 +193,27 @@ impl Store {
                    WHERE mm_user_id = $1 AND disconnected_at IS NULL";
         let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(mm_user_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Disconnects the link only if it still holds `current`: a refresh that Microsoft refused
+    /// must not end a link the user renewed (reconnected) while the refresh was on its way.
+    /// True if it was disconnected.
+    pub async fn disconnect_account_if_token(
+        &self,
+        mm_user_id: &str,
+        current: &Sealed,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE account_links SET disconnected_at = $3, sealed_token = NULL, token_expires_at = NULL
+                   WHERE mm_user_id = $1 AND sealed_token = $2 AND disconnected_at IS NULL";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(mm_user_id)
+            .bind(current.as_str())
             .bind(now)
             .execute(pool)
             .await?

@@ -65,16 +65,18 @@ impl Store {
         Ok(())
     }
 
-    /// Consumes a state: one atomic delete, so two concurrent redirects with the same state cannot
-    /// both succeed.
+    /// Consumes a state issued for `purpose`: one atomic delete, so two concurrent redirects with
+    /// the same state cannot both succeed. A state issued for another purpose is left alone and
+    /// reported as unknown.
     pub async fn take_oauth_state(
         &self,
         state: &str,
+        purpose: &str,
         now: DateTime<Utc>,
     ) -> Result<StateLookup, StoreError> {
-        let sql = "DELETE FROM oauth_states WHERE state_hash = $1
+        let sql = "DELETE FROM oauth_states WHERE state_hash = $1 AND purpose = $2
                    RETURNING mm_user_id, purpose, sealed_pkce_verifier, created_at, expires_at";
-        let row: Option<StateRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(fingerprint(state)).fetch_optional(pool).await?);
+        let row: Option<StateRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(fingerprint(state)).bind(purpose).fetch_optional(pool).await?);
         Ok(lookup(row, now))
     }
 
@@ -83,11 +85,12 @@ impl Store {
     pub async fn peek_oauth_state(
         &self,
         state: &str,
+        purpose: &str,
         now: DateTime<Utc>,
     ) -> Result<StateLookup, StoreError> {
         let sql = "SELECT mm_user_id, purpose, sealed_pkce_verifier, created_at, expires_at
-                   FROM oauth_states WHERE state_hash = $1";
-        let row: Option<StateRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(fingerprint(state)).fetch_optional(pool).await?);
+                   FROM oauth_states WHERE state_hash = $1 AND purpose = $2";
+        let row: Option<StateRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(fingerprint(state)).bind(purpose).fetch_optional(pool).await?);
         Ok(lookup(row, now))
     }
 

@@ -187,6 +187,30 @@ fn username(word: &str) -> String {
     word.trim_start_matches('@').to_owned()
 }
 
+/// A plain mailbox address (`user@domain.tld`): what Microsoft's `mail` and
+/// `userPrincipalName` look like. Anything else (markup, quotes, spaces) is refused, so a mapping
+/// shows as it was meant wherever it is printed.
+pub fn is_address(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._%+-'".contains(&b));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    text.len() <= 254 && local_ok && domain_ok
+}
+
 /// Parses the text Mattermost sends (`/msteams notifications on`, or just `notifications on`).
 /// Words are case-insensitive; an empty line is `help`.
 pub fn parse(text: &str) -> Result<TeamsCommand, CommandError> {
@@ -224,7 +248,7 @@ pub fn parse(text: &str) -> Result<TeamsCommand, CommandError> {
                 return Err(wrong("mapping", "say add, remove or list."));
             };
             match (action.to_ascii_lowercase().as_str(), args) {
-                ("add", [user, login]) if login.contains('@') => {
+                ("add", [user, login]) if is_address(login) => {
                     Ok(TeamsCommand::Mapping(MappingCommand::Add {
                         username: username(user),
                         microsoft_login: (*login).to_owned(),
@@ -232,7 +256,10 @@ pub fn parse(text: &str) -> Result<TeamsCommand, CommandError> {
                 }
                 ("add", [_, login]) => Err(wrong(
                     "mapping",
-                    format!("`{login}` is not a Microsoft address (user@domain)."),
+                    format!(
+                        "`{}` is not a Microsoft address (user@domain).",
+                        login.replace('`', "'")
+                    ),
                 )),
                 ("add", _) => Err(wrong(
                     "mapping",
@@ -332,6 +359,22 @@ mod tests {
             .expect_err("no @")
             .to_string();
         assert!(text.contains("`bob` is not a Microsoft address"), "{text}");
+        for odd in [
+            "a@b",
+            "@contoso.com",
+            "a@@contoso.com",
+            "**a**@contoso.com",
+            "a@contoso.com)",
+            "[x](y)@contoso.com",
+            "a@-contoso.com",
+            "a@contoso..com",
+        ] {
+            assert!(
+                parse(&format!("mapping add alice {odd}")).is_err(),
+                "{odd} is refused"
+            );
+        }
+        assert!(is_address("o'brien+teams@sub.contoso-eu.com"));
         assert!(parse("mapping").is_err());
         assert!(parse("mapping drop x").is_err());
     }

@@ -251,17 +251,14 @@ where
         }
     }
 
-    /// Microsoft redirected back with an error (the user cancelled, or consent was denied).
-    pub async fn abandon_sign_in(&self, state: &str, description: &str) -> SignInPage {
+    /// Microsoft redirected back with an OAuth `error` code instead of a code (the user cancelled,
+    /// or consent was denied). The state is used up either way.
+    pub async fn abandon_sign_in(&self, state: &str, error_code: &str) -> SignInPage {
         match self.sign_in.abandon(state).await {
             Ok(_) => page(
                 false,
                 "Not connected",
-                format!(
-                    "Microsoft did not complete the sign-in ({description}). Nothing was changed; \
-                     run `/{} connect` in Mattermost to try again.",
-                    command::TRIGGER
-                ),
+                replies::sign_in_not_completed(error_code),
             ),
             Err(err) => sign_in_error_page(err),
         }
@@ -302,10 +299,20 @@ where
 
     /// Microsoft refused to refresh the user's token (invalid_grant): the link is marked
     /// disconnected and the user told how to reconnect. True if a connected link was ended.
+    ///
+    /// An adapter that can end the link only if it still holds the refused token (so that a
+    /// reconnect made meanwhile stands) does that itself and then calls
+    /// [`Linker::tell_credentials_revoked`].
     pub async fn credentials_revoked(&self, mm_user_id: &str) -> Result<bool, PortError> {
         if !self.accounts.disconnect(mm_user_id).await? {
             return Ok(false);
         }
+        self.tell_credentials_revoked(mm_user_id).await;
+        Ok(true)
+    }
+
+    /// Tells a user whose link Microsoft ended how to reconnect. A failure to send is logged.
+    pub async fn tell_credentials_revoked(&self, mm_user_id: &str) {
         if let Err(err) = self
             .messenger
             .direct_message(mm_user_id, &replies::credentials_revoked_dm())
@@ -313,7 +320,6 @@ where
         {
             tracing::warn!(error = %err, mm_user_id, "could not tell a user their sign-in was revoked");
         }
-        Ok(true)
     }
 }
 

@@ -13,6 +13,34 @@ pub fn connect_link(url: &str) -> String {
     )
 }
 
+/// The page shown when Microsoft sends the browser back with an OAuth `error` instead of a code.
+/// Only the error code chooses the text: the description arrives in the URL, where anyone could
+/// have written it, so it is logged but never shown.
+pub fn sign_in_not_completed(error_code: &str) -> String {
+    let what = match error_code {
+        "access_denied" => {
+            "The sign-in was cancelled, or the permissions were not granted.".to_owned()
+        }
+        "consent_required" | "interaction_required" => {
+            "Microsoft needs the app's permissions approved first (by you, or by an administrator \
+             of your organization)."
+                .to_owned()
+        }
+        "login_required" => "You were not signed in to Microsoft.".to_owned(),
+        "server_error" | "temporarily_unavailable" => {
+            "Microsoft's sign-in service had a problem.".to_owned()
+        }
+        code if !code.is_empty()
+            && code.len() <= 40
+            && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            format!("Microsoft did not complete the sign-in (error `{code}`).")
+        }
+        _ => "Microsoft did not complete the sign-in.".to_owned(),
+    };
+    format!("{what} Nothing was changed; run `/{TRIGGER} connect` in Mattermost to try again.")
+}
+
 pub fn already_connected(login: &str) -> String {
     format!(
         "Your Mattermost account is already connected to Microsoft Teams as **{login}**. \
@@ -224,4 +252,29 @@ pub fn mapping_list(mappings: &[(String, LoginMapping)]) -> String {
         text.push_str(&format!("\n| @{username} | {} |", mapping.microsoft_login));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_returned_sign_in_error_is_told_by_its_code_only() {
+        assert!(sign_in_not_completed("access_denied").starts_with("The sign-in was cancelled"));
+        assert!(sign_in_not_completed("consent_required").contains("administrator"));
+        assert!(sign_in_not_completed("invalid_scope").contains("(error `invalid_scope`)"));
+        // A code that is not a plain OAuth code is not repeated.
+        for odd in ["<script>", "a`b", "", &"x".repeat(41)] {
+            let text = sign_in_not_completed(odd);
+            assert!(
+                text.starts_with("Microsoft did not complete the sign-in. "),
+                "{text}"
+            );
+        }
+        assert!(
+            sign_in_not_completed("access_denied").ends_with(
+                "Nothing was changed; run `/msteams connect` in Mattermost to try again."
+            )
+        );
+    }
 }

@@ -177,5 +177,20 @@ mod tests {
             open_context(&sealer, &json!({"action": "disconnect"}), "mm-alice", now),
             Err(Rejected::Invalid)
         );
+        // Something else this key sealed (a user's token, a PKCE verifier), even holding a
+        // well-formed payload, does not pass for a button: the purpose is bound to the seal.
+        let payload = serde_json::to_vec(&json!({
+            "action": "disconnect", "user_id": "mm-alice", "issued_at": now.timestamp()
+        }))
+        .expect("json");
+        for purpose in ["account_link:mm-alice", "pkce_verifier:mm-alice", ""] {
+            let other = sealer.seal(&payload, purpose).expect("seal");
+            let context = json!({"action": "disconnect", "seal": other.as_str()});
+            assert_eq!(
+                open_context(&sealer, &context, "mm-alice", now),
+                Err(Rejected::Invalid),
+                "sealed for {purpose:?}"
+            );
+        }
     }
 }

@@ -239,20 +239,21 @@ async fn redirect(
             app.linker.finish_sign_in(&query.state, code).await
         }
         _ => {
-            let error = query.error.as_deref().unwrap_or("no code");
-            // The description comes from the browser: keep its first line, and not too much of it.
+            let error = query.error.as_deref().unwrap_or("");
+            // The description is for the log only: it comes from the URL, where anyone may have
+            // written it. First line, bounded, and Debug-quoted so it cannot forge log lines.
             let description: String = query
                 .error_description
                 .as_deref()
-                .unwrap_or(error)
+                .unwrap_or("")
                 .lines()
                 .next()
                 .unwrap_or("")
                 .chars()
                 .take(200)
                 .collect();
-            tracing::info!(error, "sign-in returned without a code");
-            app.linker.abandon_sign_in(&query.state, &description).await
+            tracing::info!(error = ?error.chars().take(64).collect::<String>(), ?description, "sign-in returned without a code");
+            app.linker.abandon_sign_in(&query.state, error).await
         }
     };
     page(&result)

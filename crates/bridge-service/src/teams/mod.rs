@@ -38,6 +38,17 @@ struct TeamsTiming {
     setup_retry: Duration,
 }
 
+/// What [`TeamsApp::register_commands`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Teams where `/msteams` is registered (now or before).
+    pub registered: usize,
+    /// Teams where Mattermost failed for a while: tried again later.
+    pub retry: Vec<String>,
+    /// Teams where Mattermost refused (the trigger is taken, or no permission): not retried.
+    pub refused: Vec<String>,
+}
+
 /// Everything the Teams endpoints and jobs share.
 pub struct TeamsApp {
     linker: TeamsLinker,
@@ -142,10 +153,11 @@ impl TeamsApp {
     }
 
     /// Registers `/msteams` in every team with the admin token (idempotent), learning the tokens
-    /// Mattermost will send. Returns how many teams have the command.
-    pub async fn register_commands(&self) -> Result<usize, mm_client::MmError> {
+    /// Mattermost will send. A team that fails does not stop the others: the tokens learnt are
+    /// kept, and the outcome says which teams are left for the next try.
+    pub async fn register_commands(&self) -> Result<Registration, mm_client::MmError> {
         let Some(admin) = &self.admin else {
-            return Ok(0);
+            return Ok(Registration::default());
         };
         let spec = CommandSpec {
             trigger: TRIGGER.to_owned(),
@@ -157,20 +169,34 @@ impl TeamsApp {
             username: "msteams".to_owned(),
             ..CommandSpec::default()
         };
-        let mut learnt = Vec::new();
+        let mut outcome = Registration::default();
         for team in admin.teams().await? {
-            let command = admin.ensure_command(&team.id, &spec).await?;
-            learnt.push(SecretString::from(command.token));
-        }
-        let count = learnt.len();
-        if let Ok(mut tokens) = self.command_tokens.write() {
-            for token in learnt {
-                if !tokens.iter().any(|t| http::same_secret(t, &token)) {
-                    tokens.push(token);
+            match admin.ensure_command(&team.id, &spec).await {
+                Ok(command) => {
+                    self.learn_command_token(SecretString::from(command.token));
+                    outcome.registered += 1;
+                }
+                Err(err) if err.is_transient() => {
+                    tracing::warn!(team = %team.name, error = %err, "could not register the slash command in a team; will retry");
+                    outcome.retry.push(team.name);
+                }
+                Err(err) => {
+                    // A conflict (another integration owns the trigger) or a refusal does not go
+                    // away by asking again: an admin has to look.
+                    tracing::error!(team = %team.name, error = %err, "the slash command cannot be registered in this team; register it by hand (see check-config)");
+                    outcome.refused.push(team.name);
                 }
             }
         }
-        Ok(count)
+        Ok(outcome)
+    }
+
+    fn learn_command_token(&self, token: SecretString) {
+        if let Ok(mut tokens) = self.command_tokens.write()
+            && !tokens.iter().any(|t| http::same_secret(t, &token))
+        {
+            tokens.push(token);
+        }
     }
 
     /// The background work: Mattermost set-up (retried until it succeeds), then token refresh
@@ -181,16 +207,23 @@ impl TeamsApp {
             async move {
                 loop {
                     match app.register_commands().await {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            tracing::info!(teams = n, command = TRIGGER, url = %app.command_url, "slash command registered");
-                            break;
+                        Ok(outcome) => {
+                            if outcome.registered > 0 {
+                                tracing::info!(teams = outcome.registered, command = TRIGGER, url = %app.command_url, "slash command registered");
+                            }
+                            if outcome.retry.is_empty() {
+                                break;
+                            }
+                        }
+                        Err(err) if err.is_transient() => {
+                            tracing::warn!(error = %err, retry_in = ?app.timing.setup_retry, "could not register the slash command");
                         }
                         Err(err) => {
-                            tracing::warn!(error = %err, retry_in = ?app.timing.setup_retry, "could not register the slash command");
-                            tokio::time::sleep(app.timing.setup_retry).await;
+                            tracing::error!(error = %err, "the slash command cannot be registered; check mattermost.admin_token, or register it by hand (see check-config)");
+                            break;
                         }
                     }
+                    tokio::time::sleep(app.timing.setup_retry).await;
                 }
             }
         };

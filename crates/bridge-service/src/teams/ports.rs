@@ -216,8 +216,10 @@ fn to_user(user: mm_client::User) -> MattermostUser {
 
 #[async_trait]
 impl Directory for MattermostDirectory {
+    /// A deactivated account counts as gone: it can neither link nor be mapped.
     async fn user(&self, mm_user_id: &str) -> Result<Option<MattermostUser>, PortError> {
         match self.client.user(mm_user_id).await {
+            Ok(user) if user.delete_at != 0 => Ok(None),
             Ok(user) => Ok(Some(to_user(user))),
             Err(MmError::NotFound) => Ok(None),
             Err(err) => Err(PortError::new("looking up a Mattermost user", err)),
@@ -226,6 +228,7 @@ impl Directory for MattermostDirectory {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<MattermostUser>, PortError> {
         match self.client.user_by_username(username).await {
+            Ok(user) if user.delete_at != 0 => Ok(None),
             Ok(user) => Ok(Some(to_user(user))),
             Err(MmError::NotFound) => Ok(None),
             Err(err) => Err(PortError::new("looking up a Mattermost user", err)),
@@ -271,12 +274,12 @@ impl MicrosoftSignIn {
     pub(crate) async fn authorize_target(&self, state: &str) -> Result<ConnectTarget, PortError> {
         let found = match self
             .store
-            .peek_oauth_state(state, self.clock.now())
+            .peek_oauth_state(state, PURPOSE, self.clock.now())
             .await
             .map_err(store_error("reading a sign-in state"))?
         {
-            StateLookup::Valid(found) if found.purpose == PURPOSE => found,
-            StateLookup::Valid(_) | StateLookup::Unknown => return Ok(ConnectTarget::Unknown),
+            StateLookup::Valid(found) => found,
+            StateLookup::Unknown => return Ok(ConnectTarget::Unknown),
             StateLookup::Expired(_) => return Ok(ConnectTarget::Expired),
         };
         let verifier = self
@@ -296,12 +299,12 @@ impl MicrosoftSignIn {
     async fn take(&self, state: &str) -> Result<store::OAuthState, SignInError> {
         match self
             .store
-            .take_oauth_state(state, self.clock.now())
+            .take_oauth_state(state, PURPOSE, self.clock.now())
             .await
             .map_err(|e| SignInError::Unavailable(PortError::new("reading a sign-in state", e)))?
         {
-            StateLookup::Valid(found) if found.purpose == PURPOSE => Ok(found),
-            StateLookup::Valid(_) | StateLookup::Unknown => Err(SignInError::UnknownState),
+            StateLookup::Valid(found) => Ok(found),
+            StateLookup::Unknown => Err(SignInError::UnknownState),
             StateLookup::Expired(found) => Err(SignInError::Expired {
                 mm_user_id: found.mm_user_id,
             }),
@@ -381,6 +384,14 @@ impl SignIn for MicrosoftSignIn {
                 )));
             }
         };
+        if tokens.refresh_token.is_none() {
+            // Without one the link would silently die within the hour.
+            return Err(rejected(
+                "Microsoft did not grant offline access (the offline_access permission), so the \
+                 connection could not be kept"
+                    .into(),
+            ));
+        }
         let graph = GraphClient::new(&self.endpoints, &tokens.access_token)
             .map_err(|e| SignInError::Unavailable(PortError::new("reading /me", e)))?;
         let me = graph

@@ -42,32 +42,47 @@ enum Outcome {
     Superseded,
     Revoked,
     Failed,
+    /// The identity platform asked us to slow down: the round stops.
+    Throttled,
 }
 
 impl TeamsApp {
     /// One round of the refresh job: every connected link whose token expires within the margin.
     pub async fn refresh_due_tokens(&self) -> Result<RefreshReport, PortError> {
         let now = self.clock.now();
-        let lease_for = chrono::TimeDelta::from_std(self.timing.refresh_interval)
+        // Long enough for a slow round (it is released at its end); a crashed holder's lease
+        // lapses after it.
+        let lease_for = (chrono::TimeDelta::from_std(self.timing.refresh_interval)
             .unwrap_or(chrono::TimeDelta::minutes(1))
-            * 5;
-        let store_err = |what: &'static str| move |e: store::StoreError| PortError::new(what, e);
+            * 5)
+        .max(chrono::TimeDelta::minutes(10));
         let Some(lease) = self
             .store
             .try_acquire_job(JOB, &self.instance, now + lease_for, now)
             .await
-            .map_err(store_err("taking the refresh job"))?
+            .map_err(|e| PortError::new("taking the refresh job", e))?
         else {
             return Ok(RefreshReport {
                 skipped: true,
                 ..RefreshReport::default()
             });
         };
+        let report = self.refresh_round(now).await;
+        if let Err(err) = self.store.release_job(&lease, self.clock.now()).await {
+            tracing::debug!(error = %err, "could not release the refresh job lease");
+        }
+        report
+    }
+
+    async fn refresh_round(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<RefreshReport, PortError> {
         let due = self
             .store
             .links_expiring_before(now + self.timing.refresh_margin, BATCH)
             .await
-            .map_err(store_err("listing tokens to refresh"))?;
+            .map_err(|e| PortError::new("listing tokens to refresh", e))?;
         let mut report = RefreshReport::default();
         // Sign-in links nobody followed. Kept a day past expiry, so a late click still hears
         // "expired" rather than "not valid".
@@ -79,17 +94,21 @@ impl TeamsApp {
             Ok(n) => report.expired_states = usize::try_from(n).unwrap_or(usize::MAX),
             Err(err) => tracing::debug!(error = %err, "could not purge expired sign-in states"),
         }
-        for link in due {
-            match self.refresh_link(&link).await {
+        let mut links = due.iter();
+        for link in links.by_ref() {
+            match self.refresh_link(link).await {
                 Outcome::Refreshed => report.refreshed += 1,
                 Outcome::Superseded => report.superseded += 1,
                 Outcome::Revoked => report.revoked += 1,
                 Outcome::Failed => report.failed += 1,
+                Outcome::Throttled => {
+                    // Asking again at once only prolongs it; the rest wait for the next round.
+                    report.failed += 1;
+                    break;
+                }
             }
         }
-        if let Err(err) = self.store.release_job(&lease, self.clock.now()).await {
-            tracing::debug!(error = %err, "could not release the refresh job lease");
-        }
+        report.failed += links.count();
         Ok(report)
     }
 
@@ -116,7 +135,7 @@ impl TeamsApp {
                 mm_user_id,
                 "token has no refresh token; the user must connect again"
             );
-            return self.revoke(mm_user_id).await;
+            return self.revoke(mm_user_id, sealed).await;
         };
         match self
             .oauth
@@ -158,7 +177,11 @@ impl TeamsApp {
             }
             Err(OAuthError::InvalidGrant { description }) => {
                 tracing::info!(mm_user_id, reason = %description, "Microsoft refused the refresh token; disconnecting");
-                self.revoke(mm_user_id).await
+                self.revoke(mm_user_id, sealed).await
+            }
+            Err(err @ OAuthError::Throttled { .. }) => {
+                tracing::warn!(mm_user_id, error = %err, "token refresh throttled; the round stops here");
+                Outcome::Throttled
             }
             Err(err) => {
                 tracing::warn!(mm_user_id, error = %err, "token refresh failed; will retry");
@@ -167,9 +190,22 @@ impl TeamsApp {
         }
     }
 
-    async fn revoke(&self, mm_user_id: &str) -> Outcome {
-        match self.linker.credentials_revoked(mm_user_id).await {
-            Ok(_) => Outcome::Revoked,
+    /// Ends a link whose refresh Microsoft refused, unless it changed meanwhile (the user
+    /// disconnected, or reconnected and holds a new token).
+    async fn revoke(&self, mm_user_id: &str, refused: &store::Sealed) -> Outcome {
+        match self
+            .store
+            .disconnect_account_if_token(mm_user_id, refused, self.clock.now())
+            .await
+        {
+            Ok(true) => {
+                self.linker.tell_credentials_revoked(mm_user_id).await;
+                Outcome::Revoked
+            }
+            Ok(false) => {
+                tracing::debug!(mm_user_id, "link changed during the refresh; kept as it is");
+                Outcome::Superseded
+            }
             Err(err) => {
                 tracing::error!(mm_user_id, error = %err, "could not end a revoked link");
                 Outcome::Failed

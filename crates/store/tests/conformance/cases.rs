@@ -89,7 +89,7 @@ pub(crate) async fn links_connect_refresh_disconnect_and_relink(store: &Store) {
 
     assert!(
         store
-            .update_link_token("mm-1", &sealed("three"), Some(at(9_000)))
+            .refresh_link_token("mm-1", &token2, &sealed("three"), Some(at(9_000)))
             .await
             .unwrap()
     );
@@ -112,7 +112,7 @@ pub(crate) async fn links_connect_refresh_disconnect_and_relink(store: &Store) {
     );
     assert!(
         !store
-            .update_link_token("mm-1", &sealed("x"), None)
+            .refresh_link_token("mm-1", &sealed("three"), &sealed("x"), None)
             .await
             .unwrap(),
         "a disconnected link takes no token"
@@ -219,10 +219,12 @@ pub(crate) async fn links_token_swap_only_replaces_the_expected_value(store: &St
         Some(sealed("resealed"))
     );
     // A refresh got there first: the stale swap changes nothing.
-    store
-        .update_link_token("mm-1", &sealed("refreshed"), None)
-        .await
-        .unwrap();
+    assert!(
+        store
+            .refresh_link_token("mm-1", &sealed("resealed"), &sealed("refreshed"), None)
+            .await
+            .unwrap()
+    );
     assert!(
         !store
             .replace_link_token("mm-1", &sealed("resealed"), &sealed("stale"))
@@ -246,9 +248,38 @@ pub(crate) async fn links_token_swap_only_replaces_the_expected_value(store: &St
             .await
             .unwrap()
     );
-    let link = store.account_link("mm-1").await.unwrap().unwrap();
-    assert_eq!(link.token, Some(sealed("fresh")));
-    assert_eq!(link.token_expires_at, Some(at(9)));
+    let current = store.account_link("mm-1").await.unwrap().unwrap();
+    assert_eq!(current.token, Some(sealed("fresh")));
+    assert_eq!(current.token_expires_at, Some(at(9)));
+    // A refused refresh ends the link only if it still holds the token that was refused.
+    assert!(
+        !store
+            .disconnect_account_if_token("mm-1", &sealed("refreshed"), at(1))
+            .await
+            .unwrap(),
+        "the user reconnected meanwhile"
+    );
+    assert!(
+        store
+            .account_link("mm-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_connected()
+    );
+    assert!(
+        store
+            .disconnect_account_if_token("mm-1", &sealed("fresh"), at(1))
+            .await
+            .unwrap()
+    );
+    let gone = store.account_link("mm-1").await.unwrap().unwrap();
+    assert!(!gone.is_connected());
+    assert_eq!(gone.token, None);
+    store
+        .link_account(&link("mm-1", "teams-1", &sealed("fresh"), 2))
+        .await
+        .unwrap();
     store.disconnect_account("mm-1", at(1)).await.unwrap();
     assert!(
         !store
@@ -323,22 +354,44 @@ pub(crate) async fn oauth_states_are_single_use_and_expire(store: &Store) {
     // Peeking leaves the state usable; it still reports expiry.
     for _ in 0..2 {
         assert!(matches!(
-            store.peek_oauth_state("state-a", at(1_000)).await.unwrap(),
+            store.peek_oauth_state("state-a", "connect", at(1_000)).await.unwrap(),
             StateLookup::Valid(found) if found.pkce_verifier == verifier
         ));
     }
     assert!(matches!(
         store
-            .peek_oauth_state("state-old", at(1_000))
+            .peek_oauth_state("state-old", "connect", at(1_000))
             .await
             .unwrap(),
         StateLookup::Expired(_)
     ));
     assert_eq!(
-        store.peek_oauth_state("never-issued", at(0)).await.unwrap(),
+        store
+            .peek_oauth_state("never-issued", "connect", at(0))
+            .await
+            .unwrap(),
         StateLookup::Unknown
     );
-    match store.take_oauth_state("state-a", at(1_000)).await.unwrap() {
+    // A state is only good for the purpose it was issued for, and asking with another leaves it.
+    assert_eq!(
+        store
+            .take_oauth_state("state-a", "calendar", at(1_000))
+            .await
+            .unwrap(),
+        StateLookup::Unknown
+    );
+    assert_eq!(
+        store
+            .peek_oauth_state("state-a", "calendar", at(1_000))
+            .await
+            .unwrap(),
+        StateLookup::Unknown
+    );
+    match store
+        .take_oauth_state("state-a", "connect", at(1_000))
+        .await
+        .unwrap()
+    {
         StateLookup::Valid(found) => {
             assert_eq!(found.mm_user_id, "mm-1");
             assert_eq!(found.purpose, "connect");
@@ -347,20 +400,29 @@ pub(crate) async fn oauth_states_are_single_use_and_expire(store: &Store) {
         other => panic!("expected a valid state, got {other:?}"),
     }
     assert_eq!(
-        store.take_oauth_state("state-a", at(1_001)).await.unwrap(),
+        store
+            .take_oauth_state("state-a", "connect", at(1_001))
+            .await
+            .unwrap(),
         StateLookup::Unknown,
         "a state is single use"
     );
     assert_eq!(
-        store.take_oauth_state("never-issued", at(0)).await.unwrap(),
+        store
+            .take_oauth_state("never-issued", "connect", at(0))
+            .await
+            .unwrap(),
         StateLookup::Unknown
     );
     assert!(matches!(
-        store.take_oauth_state("state-old", at(1_000)).await.unwrap(),
+        store.take_oauth_state("state-old", "connect", at(1_000)).await.unwrap(),
         StateLookup::Expired(found) if found.mm_user_id == "mm-1"
     ));
     assert_eq!(
-        store.take_oauth_state("state-old", at(0)).await.unwrap(),
+        store
+            .take_oauth_state("state-old", "connect", at(0))
+            .await
+            .unwrap(),
         StateLookup::Unknown
     );
 
@@ -372,7 +434,12 @@ pub(crate) async fn oauth_states_are_single_use_and_expire(store: &Store) {
     let mut tasks = JoinSet::new();
     for _ in 0..8 {
         let store = store.clone();
-        tasks.spawn(async move { store.take_oauth_state("state-race", at(1)).await.unwrap() });
+        tasks.spawn(async move {
+            store
+                .take_oauth_state("state-race", "connect", at(1))
+                .await
+                .unwrap()
+        });
     }
     let valid = tasks
         .join_all()
@@ -388,7 +455,10 @@ pub(crate) async fn oauth_states_are_single_use_and_expire(store: &Store) {
         "state-b"
     );
     assert_eq!(
-        store.take_oauth_state("state-b", at(0)).await.unwrap(),
+        store
+            .take_oauth_state("state-b", "connect", at(0))
+            .await
+            .unwrap(),
         StateLookup::Unknown
     );
 }
