@@ -62,6 +62,8 @@ enum CommandSetup {
     ByHand,
     /// Only `admin_token` is configured: the service registers the command itself.
     ByService,
+    /// As `ByService`, but another integration already owns `/msteams` in the team.
+    TakenByAnother,
 }
 
 impl Bridge {
@@ -128,6 +130,15 @@ impl Bridge {
                 )
             }
             CommandSetup::ByService => (String::new(), format!("admin_token = \"{admin_token}\"")),
+            CommandSetup::TakenByAnother => {
+                mattermost
+                    .register_command(
+                        &admin.id,
+                        NewCommand::new("msteams", "http://127.0.0.1:9/other-integration"),
+                    )
+                    .expect("other command");
+                (String::new(), format!("admin_token = \"{admin_token}\""))
+            }
         };
 
         let dir = tempfile::tempdir().expect("tempdir");
@@ -257,6 +268,29 @@ level = "info,teams_bridge=debug"
             post.message.clone(),
             serde_json::to_value(post).expect("post json"),
         )
+    }
+
+    /// Posts `/msteams <text>` to the service directly, as Mattermost would, with `token` (or
+    /// none); returns the status and body.
+    async fn slash_with_token(&self, user: &str, text: &str, token: Option<&str>) -> (u16, String) {
+        let mut form = vec![
+            ("user_id", user),
+            ("channel_id", self.channel.as_str()),
+            ("command", "/msteams"),
+            ("text", text),
+        ];
+        if let Some(token) = token {
+            form.push(("token", token));
+        }
+        let response = self
+            .http
+            .post(format!("{}/mattermost/command", self.public_url))
+            .form(&form)
+            .send()
+            .await
+            .expect("post");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
     }
 
     /// Follows the connect link from a `/msteams connect` reply through the Graph emulator's
@@ -498,6 +532,65 @@ async fn the_service_registers_its_command_when_given_an_admin_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_owned_by_another_integration_is_left_alone_and_not_retried() {
+    let b = Bridge::start(CommandSetup::TakenByAnother).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.log().contains("cannot be registered in this team") {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Not taken over, and the service knows no token for it: a call with any token is refused.
+    let (status, _) = b
+        .slash_with_token(&b.alice.mm_id, "status", Some("guess"))
+        .await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        b.log().matches("cannot be registered in this team").count(),
+        1,
+        "a refusal is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_without_offline_access_or_by_deactivated_users_link_nothing() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    let store = b.store().await;
+
+    // The consent came back without offline_access: no refresh token, so no link that would
+    // silently die within the hour.
+    let (reply, _) = b.slash(&b.alice.mm_id, "connect").await;
+    b.graph.sign_in_as(Some(&b.alice.ms_id));
+    let to_microsoft = b
+        .http
+        .get(connect_link(&reply))
+        .send()
+        .await
+        .expect("connect");
+    let authorize = location(&to_microsoft).replace("offline_access", "openid");
+    let back = b.http.get(&authorize).send().await.expect("authorize");
+    let (status, html) = b.get_page(&location(&back)).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("did not grant offline access"), "{html}");
+    assert!(link_of(&store, &b.alice.mm_id).await.is_none());
+
+    // Bob asked for a link, then his Mattermost account was deactivated before he signed in.
+    let (reply, _) = b.slash(&b.bob.mm_id, "connect").await;
+    b.mattermost
+        .deactivate_user(&b.bob.mm_id)
+        .expect("deactivate");
+    let (status, html) = b.sign_in(&reply, &b.bob.ms_id).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("no longer exists"), "{html}");
+    assert!(link_of(&store, &b.bob.mm_id).await.is_none());
+    assert!(b.dms_to(&b.bob.mm_id).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_missing_command_tokens_are_refused_and_change_nothing() {
     let b = Bridge::start(CommandSetup::ByHand).await;
     let store = b.store().await;
@@ -508,24 +601,14 @@ async fn wrong_or_missing_command_tokens_are_refused_and_change_nothing() {
     b.slash(&b.bob.mm_id, "notifications on").await;
     let before = link_of(&store, &b.bob.mm_id).await.expect("bob linked");
 
-    let url = format!("{}/mattermost/command", b.public_url);
     for token in [None, Some("not-the-token"), Some("")] {
         for (user, text) in [
             (&b.alice.mm_id, "connect"),
             (&b.bob.mm_id, "disconnect"),
             (&b.bob.mm_id, "notifications off"),
         ] {
-            let mut form = vec![
-                ("user_id", user.as_str()),
-                ("channel_id", b.channel.as_str()),
-                ("command", "/msteams"),
-                ("text", text),
-            ];
-            if let Some(token) = token {
-                form.push(("token", token));
-            }
-            let response = b.http.post(&url).form(&form).send().await.expect("post");
-            assert_eq!(response.status(), 401, "token {token:?}, {text}");
+            let (status, _) = b.slash_with_token(user, text, token).await;
+            assert_eq!(status, 401, "token {token:?}, {text}");
         }
     }
     assert_eq!(link_of(&store, &b.bob.mm_id).await, Some(before));
