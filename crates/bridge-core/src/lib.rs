@@ -2,5 +2,6 @@
 
 pub mod clock;
 pub mod linking;
+pub mod notify;
 
 pub use clock::{Clock, ManualClock, SystemClock};

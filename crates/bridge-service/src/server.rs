@@ -18,10 +18,13 @@ use crate::{Product, ServiceError};
 pub struct AppState {
     pub product: Product,
     pub store: Store,
+    /// The Teams integration, whose dependencies readiness also checks.
+    pub teams: Option<std::sync::Arc<crate::teams::TeamsApp>>,
 }
 
 /// The service's routes: health for both products, plus the Teams integration's when given.
-pub fn router(state: AppState, teams: Option<std::sync::Arc<crate::teams::TeamsApp>>) -> Router {
+pub fn router(state: AppState) -> Router {
+    let teams = state.teams.clone();
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -47,10 +50,11 @@ struct Readiness {
     problem: Option<String>,
 }
 
-/// Readiness: the store answers and its schema is current.
+/// Readiness: the store answers and its schema is current; with the Teams integration, also
+/// Mattermost answers and the chat-message subscription is active.
 async fn readyz(State(state): State<AppState>) -> Response {
     let backend = state.store.kind().to_string();
-    let problem = match state.store.ping().await {
+    let mut problem = match state.store.ping().await {
         Err(err) => Some(format!("store unreachable: {err}")),
         Ok(()) => match state.store.pending_migrations().await {
             Ok(0) => None,
@@ -61,6 +65,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
             Err(err) => Some(format!("cannot read the schema version: {err}")),
         },
     };
+    if problem.is_none()
+        && let Some(teams) = &state.teams
+    {
+        problem = teams.readiness_problem().await;
+    }
     let status = if problem.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -134,6 +143,7 @@ mod tests {
             AppState {
                 product: Product::Teams,
                 store,
+                teams: None,
             },
             dir,
         )
@@ -157,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn readyz_waits_for_migrations_then_reports_ready() {
         let (state, _dir) = state().await;
-        let (status, body) = get_json(router(state.clone(), None), "/readyz").await;
+        let (status, body) = get_json(router(state.clone()), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             body["problem"]
@@ -168,13 +178,13 @@ mod tests {
         );
 
         state.store.migrate().await.expect("migrate");
-        let (status, body) = get_json(router(state.clone(), None), "/readyz").await;
+        let (status, body) = get_json(router(state.clone()), "/readyz").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["ready"], true);
         assert_eq!(body["store"], "SQLite");
 
         state.store.close().await;
-        let (status, body) = get_json(router(state, None), "/readyz").await;
+        let (status, body) = get_json(router(state), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             body["problem"]
@@ -188,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn healthz_answers_and_unknown_paths_are_404() {
         let (state, _dir) = state().await;
-        let response = router(state.clone(), None)
+        let response = router(state.clone())
             .oneshot(
                 Request::get("/healthz")
                     .body(Body::empty())
@@ -197,7 +207,7 @@ mod tests {
             .await
             .expect("response");
         assert_eq!(response.status(), StatusCode::OK);
-        let (status, _) = get_json(router(state, None), "/nope").await;
+        let (status, _) = get_json(router(state), "/nope").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

@@ -91,10 +91,10 @@ impl Service {
         let state = AppState {
             product,
             store: self.store.clone(),
+            teams: self.teams.clone(),
         };
         let jobs = self.teams.clone().map(|app| tokio::spawn(app.run_jobs()));
-        let result =
-            server::serve(self.listener, server::router(state, self.teams), shutdown).await;
+        let result = server::serve(self.listener, server::router(state), shutdown).await;
         if let Some(jobs) = jobs {
             jobs.abort();
         }

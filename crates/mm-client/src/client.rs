@@ -211,7 +211,10 @@ impl MattermostClient {
         message: &str,
         attachments: Vec<Attachment>,
     ) -> Result<Post, MmError> {
-        let props = (!attachments.is_empty()).then_some(PostProps { attachments });
+        let props = (!attachments.is_empty()).then_some(PostProps {
+            attachments,
+            ..PostProps::default()
+        });
         let body = EphemeralBody {
             user_id,
             post: EphemeralPost {
@@ -221,6 +224,29 @@ impl MattermostClient {
             },
         };
         self.post("posts/ephemeral", &body).await
+    }
+
+    /// The posts of a channel created or changed after `since_ms` (milliseconds since the epoch),
+    /// oldest first. Deleted posts are included, as Mattermost sends them.
+    pub async fn channel_posts_since(
+        &self,
+        channel_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Post>, MmError> {
+        #[derive(serde::Deserialize)]
+        struct PostList {
+            #[serde(default)]
+            posts: std::collections::HashMap<String, Post>,
+        }
+        let endpoint = format!("channels/{}/posts", segment(channel_id)?);
+        let since = since_ms.to_string();
+        let list: PostList = self
+            .api
+            .query("GET", &endpoint, Some(&[("since", since.as_str())]), None)
+            .await?;
+        let mut posts: Vec<Post> = list.posts.into_values().collect();
+        posts.sort_by_key(|p| (p.create_at, p.id.clone()));
+        Ok(posts)
     }
 
     pub async fn get_post(&self, post_id: &str) -> Result<Post, MmError> {

@@ -133,16 +133,22 @@ impl NewPost {
     }
 
     pub fn with_attachments(mut self, attachments: Vec<Attachment>) -> Self {
-        self.props = Some(PostProps { attachments });
+        self.props = Some(PostProps {
+            attachments,
+            ..PostProps::default()
+        });
         self
     }
 }
 
-/// Post props: message attachments (with their buttons), sent as `props.attachments`.
+/// Post props: message attachments (with their buttons), sent as `props.attachments`, and any
+/// props of the integration's own (Mattermost keeps them with the post and returns them).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PostProps {
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A message attachment (Slack-compatible). Empty fields are left out of the JSON.

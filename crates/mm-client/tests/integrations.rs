@@ -217,6 +217,7 @@ async fn a_clicked_button_reaches_the_handler_and_its_answer_updates_the_post() 
                     )
                     .with_style(ActionStyle::Primary),
                 ])],
+                ..mm_client::PostProps::default()
             }),
         )
         .await

@@ -152,6 +152,47 @@ async fn a_direct_message_reaches_the_user() {
 }
 
 #[tokio::test]
+async fn own_props_are_kept_and_recent_posts_are_listed_oldest_first() {
+    let w = world().await;
+    let bot = w.bot();
+    let channel = bot
+        .direct_channel(&w.bot_id, &w.alice.id)
+        .await
+        .expect("channel");
+    let mut props = PostProps::default();
+    props
+        .extra
+        .insert("teams_message".into(), serde_json::json!("chat-1:msg-1"));
+    let first = bot
+        .create_post(&NewPost {
+            props: Some(props),
+            ..NewPost::new(channel.clone(), "first")
+        })
+        .await
+        .expect("post");
+    assert_eq!(first.props["teams_message"], "chat-1:msg-1");
+    let second = bot
+        .create_post(&NewPost::new(channel.clone(), "second"))
+        .await
+        .expect("post");
+
+    let all = bot
+        .channel_posts_since(&channel, first.create_at - 1)
+        .await
+        .expect("since");
+    assert_eq!(
+        all.iter().map(|p| p.message.as_str()).collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+    assert_eq!(all[0].props["teams_message"], "chat-1:msg-1");
+    let later = bot
+        .channel_posts_since(&channel, second.create_at)
+        .await
+        .expect("since");
+    assert!(later.is_empty(), "{later:?}");
+}
+
+#[tokio::test]
 async fn an_ephemeral_reply_shows_to_one_user_only() {
     let w = world().await;
     let bot = w.bot();

@@ -1,13 +1,18 @@
 //! Microsoft Graph resource calls, on graph-rs-sdk, parsed into models of our own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use graph_rs_sdk::GraphClientConfiguration;
 use graph_rs_sdk::error::GraphFailure;
-use graph_rs_sdk::{GraphClientConfiguration, ODataQuery as _};
+use graph_rs_sdk::http::{BodyRead, Method};
+use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use url::Url;
 
 use crate::GraphEndpoints;
+use crate::de::null_as_empty;
 use crate::transport::{chain, describe, retry_after};
 
 /// The properties of a user this crate reads.
@@ -58,11 +63,6 @@ pub struct MicrosoftUser {
     pub user_principal_name: String,
 }
 
-/// Graph sends `null` for unset properties; read it as empty.
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 impl MicrosoftUser {
     /// The addresses the user signs in or is written to with, to match against other systems'
     /// accounts: mail then UPN, trimmed, without blanks or repeats (ignoring ASCII case).
@@ -97,31 +97,66 @@ struct ErrorDetail {
     message: String,
 }
 
+/// Told about every HTTP request a [`GraphClient`] makes, once each: the endpoint's label (the
+/// method's name, such as `"chat_message"` or `"presences_by_user_ids"`) and the HTTP status, or
+/// `0` when no answer came. Callers count calls and throttling per endpoint with it (metrics),
+/// without this crate depending on a metrics library. It must be quick: it runs inline.
+pub type GraphObserver = Arc<dyn Fn(&'static str, u16) + Send + Sync>;
+
 /// A Graph client acting with one access token (delegated or application): make one per token
 /// rather than keeping one whose token may have expired.
 pub struct GraphClient {
     client: graph_rs_sdk::GraphClient,
+    /// The configured `graph_url`: request URLs are built on it, and `@odata.nextLink`s are
+    /// followed only when they stay on its origin (the token is never sent elsewhere).
+    base: Url,
+    observer: Option<GraphObserver>,
 }
 
 impl std::fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphClient").finish_non_exhaustive()
+        f.debug_struct("GraphClient")
+            .field("graph_url", &self.base.as_str())
+            .field("observer", &self.observer.is_some())
+            .finish_non_exhaustive()
     }
 }
 
-/// Reads a Graph answer: the model on 2xx, else the error that says what to do.
-async fn parse<T: serde::de::DeserializeOwned>(
-    result: Result<reqwest::Response, GraphFailure>,
-) -> Result<T, GraphError> {
-    let response = result.map_err(unsent)?;
-    let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| GraphError::Transport(describe(e)))?;
-    decode(status, retry_after, &bytes)
+/// What came back from one request: the status, how long Graph asked to wait, and the body.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    retry_after: Option<Duration>,
+    pub(crate) body: Vec<u8>,
 }
+
+impl Answer {
+    /// The model on 2xx, else the error that says what to do.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, GraphError> {
+        decode(self.status, self.retry_after, &self.body)
+    }
+
+    /// Ok for any 2xx (whatever the body), else the error.
+    pub(crate) fn success(&self) -> Result<(), GraphError> {
+        if (200..300).contains(&self.status) {
+            Ok(())
+        } else {
+            decode::<serde::de::IgnoredAny>(self.status, self.retry_after, &self.body).map(|_| ())
+        }
+    }
+}
+
+/// One page of a Graph collection.
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+/// Pages followed at most for one listing: a server handing out `nextLink`s for ever must not keep
+/// a worker busy for ever.
+const MAX_PAGES: usize = 1000;
 
 /// A request without an answer. The SDK's tower stack hands reqwest's errors back boxed.
 fn unsent(failure: GraphFailure) -> GraphError {
@@ -134,7 +169,6 @@ fn unsent(failure: GraphFailure) -> GraphError {
         other => other.to_string(),
     })
 }
-
 fn decode<T: serde::de::DeserializeOwned>(
     status: u16,
     retry_after: Option<Duration>,
@@ -168,7 +202,7 @@ impl GraphClient {
         endpoints: &GraphEndpoints,
         access_token: &SecretString,
     ) -> Result<Self, GraphError> {
-        let base = url::Url::parse(endpoints.graph_base())
+        let base = Url::parse(endpoints.graph_base())
             .map_err(|e| GraphError::Decode(format!("graph_url: {e}")))?;
         let configuration = GraphClientConfiguration::new()
             .access_token(access_token.expose_secret())
@@ -178,26 +212,140 @@ impl GraphClient {
         let mut client = graph_rs_sdk::GraphClient::from(configuration);
         // `use_endpoint` accepts only Microsoft's own hosts and panics otherwise; this sets any.
         client.use_test_endpoint(&base);
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            base,
+            observer: None,
+        })
+    }
+
+    /// The same client, telling `observer` about each HTTP request it makes (see
+    /// [`GraphObserver`]).
+    pub fn with_observer(mut self, observer: GraphObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The signed-in user (`GET /me`); needs a delegated token with `User.Read`.
     pub async fn me(&self) -> Result<MicrosoftUser, GraphError> {
-        parse(self.client.me().get_user().select(USER_FIELDS).send().await).await
+        let url = self.url(&["me"], &[("$select", &USER_FIELDS.join(","))]);
+        self.send("me", Method::GET, url, None, &[]).await?.json()
     }
 
     /// A user of the tenant by object id or UPN (`GET /users/{id}`); works with delegated and
     /// application tokens.
     pub async fn user(&self, id_or_upn: &str) -> Result<MicrosoftUser, GraphError> {
-        parse(
-            self.client
-                .user(id_or_upn)
-                .get_user()
-                .select(USER_FIELDS)
-                .send()
-                .await,
-        )
-        .await
+        let url = self.url(
+            &["users", id_or_upn],
+            &[("$select", &USER_FIELDS.join(","))],
+        );
+        self.send("user", Method::GET, url, None, &[]).await?.json()
+    }
+
+    /// `<graph_url>/<segments>?<query>`: each segment is percent-encoded as a path segment needs
+    /// (ids are never spliced in raw), the query form-encoded as graph-rs-sdk's OData helpers do.
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends one request through graph-rs-sdk (which adds the token) and reads the whole answer;
+    /// the observer hears of it once. Only a missing answer is an error here: statuses are the
+    /// caller's to read ([`Answer::json`], [`Answer::success`]).
+    pub(crate) async fn send(
+        &self,
+        label: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, GraphError> {
+        let body = body
+            .map(BodyRead::from_serialize)
+            .transpose()
+            .map_err(|e| GraphError::Decode(format!("request body: {e}")))?;
+        let mut handler = self.client.custom(method, body);
+        *AsMut::<Url>::as_mut(&mut handler) = url;
+        for (name, value) in headers {
+            handler = handler.header(name.clone(), value.clone());
+        }
+        let response = match handler.send().await {
+            Ok(response) => response,
+            Err(failure) => {
+                self.observe(label, 0);
+                return Err(unsent(failure));
+            }
+        };
+        let status = response.status().as_u16();
+        self.observe(label, status);
+        let retry_after = retry_after(response.headers());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| GraphError::Transport(describe(e)))?
+            .to_vec();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// GETs a collection and every page after it (`@odata.nextLink`), in the order served.
+    pub(crate) async fn get_all<T: serde::de::DeserializeOwned>(
+        &self,
+        label: &'static str,
+        first: Url,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Vec<T>, GraphError> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(GraphError::Decode(format!(
+                    "more than {MAX_PAGES} pages of {label}"
+                )));
+            }
+            let page: Page<T> = self
+                .send(label, Method::GET, url, None, headers)
+                .await?
+                .json()?;
+            items.extend(page.value);
+            next = page
+                .next_link
+                .map(|link| self.next_link(&link))
+                .transpose()?;
+        }
+        Ok(items)
+    }
+
+    /// A `nextLink` to follow with our token: only on `graph_url`'s origin.
+    fn next_link(&self, link: &str) -> Result<Url, GraphError> {
+        let url = self
+            .base
+            .join(link)
+            .map_err(|e| GraphError::Decode(format!("@odata.nextLink is not a URL: {e}")))?;
+        if url.origin() != self.base.origin() {
+            return Err(GraphError::Decode(format!(
+                "@odata.nextLink leaves graph_url's host ({})",
+                url.host_str().unwrap_or("no host")
+            )));
+        }
+        Ok(url)
+    }
+
+    fn observe(&self, label: &'static str, status: u16) {
+        if let Some(observer) = &self.observer {
+            observer(label, status);
+        }
     }
 }
 
@@ -212,6 +360,61 @@ mod tests {
             mail: mail.map(str::to_owned),
             user_principal_name: upn.into(),
         }
+    }
+
+    fn client() -> GraphClient {
+        let endpoints = GraphEndpoints::new(
+            &Url::parse("https://graph.microsoft.com/v1.0").expect("url"),
+            &Url::parse("https://login.microsoftonline.com").expect("url"),
+            "contoso.onmicrosoft.com",
+        )
+        .expect("endpoints");
+        GraphClient::new(&endpoints, &SecretString::from("eyJ0eXAi.secret-token")).expect("client")
+    }
+
+    #[test]
+    fn ids_are_encoded_as_path_segments() {
+        let graph = client();
+        assert_eq!(
+            graph
+                .url(&["chats", "19:abc@thread.v2", "messages", "16/16?x#y"], &[])
+                .as_str(),
+            "https://graph.microsoft.com/v1.0/chats/19:abc@thread.v2/messages/16%2F16%3Fx%23y"
+        );
+        assert_eq!(
+            graph
+                .url(&["users", "a b"], &[("$select", "id,mail")])
+                .as_str(),
+            "https://graph.microsoft.com/v1.0/users/a%20b?%24select=id%2Cmail"
+        );
+    }
+
+    #[test]
+    fn next_links_are_followed_on_graphs_origin_only() {
+        let graph = client();
+        let link = "https://graph.microsoft.com/v1.0/chats/19:a@thread.v2/messages?$top=2&$skiptoken=M2U%3d";
+        assert_eq!(
+            graph.next_link(link).map(|u| u.to_string()),
+            Ok(link.to_owned())
+        );
+        for elsewhere in [
+            "https://evil.example.com/v1.0/chats",
+            "http://graph.microsoft.com/v1.0/chats",
+            "https://graph.microsoft.com:8443/v1.0/chats",
+        ] {
+            assert!(
+                matches!(graph.next_link(elsewhere), Err(GraphError::Decode(_))),
+                "{elsewhere}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_token() {
+        let graph = client().with_observer(Arc::new(|_, _| {}));
+        let text = format!("{graph:?}");
+        assert!(!text.contains("secret-token"), "{text}");
+        assert!(text.contains("observer: true"), "{text}");
     }
 
     #[test]

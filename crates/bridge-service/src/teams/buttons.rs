@@ -120,6 +120,7 @@ pub(crate) fn render(
             actions,
             ..Attachment::default()
         }],
+        ..PostProps::default()
     })
 }
 

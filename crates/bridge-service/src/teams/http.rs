@@ -30,7 +30,26 @@ pub fn routes(app: Arc<TeamsApp>) -> Router {
         .route("/mattermost/action", post(action))
         .route("/oauth/connect", get(connect))
         .route("/oauth/redirect", get(redirect))
-        .with_state(app)
+        .route("/metrics", get(metrics))
+        .with_state(app.clone())
+        .merge(super::notify::routes(app.notify.clone()))
+}
+
+/// `GET /metrics`: Prometheus' text format, with the inbox's depth read at scrape time.
+async fn metrics(State(app): State<Arc<TeamsApp>>) -> Response {
+    let pipeline = &app.notify;
+    match app.store.inbox_counts(app.clock.now()).await {
+        Ok(counts) => pipeline.metrics().set_queue(counts),
+        Err(err) => tracing::debug!(error = %err, "could not count the inbox for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        pipeline.metrics().render(),
+    )
+        .into_response()
 }
 
 /// Compares two secrets in time that does not depend on where they differ (both are hashed first,

@@ -3,6 +3,7 @@
 
 mod buttons;
 mod http;
+pub mod notify;
 mod pages;
 mod ports;
 mod refresh;
@@ -19,7 +20,8 @@ use store::{Store, TokenSealer};
 use teams_graph::{GraphEndpoints, OAuthClient};
 
 use crate::ServiceError;
-use crate::config::Config;
+use crate::config::{BillingModel, Config};
+use notify::{AppGraph, Metrics, NotifyPipeline, NotifySettings};
 
 pub use http::routes;
 use ports::{BotMessenger, MattermostDirectory, MicrosoftSignIn, StoreAccounts};
@@ -68,6 +70,8 @@ pub struct TeamsApp {
     timing: TeamsTiming,
     /// A name for this process in job leases.
     instance: String,
+    /// Chat notifications: webhook, workers, subscription.
+    notify: Arc<NotifyPipeline>,
 }
 
 impl std::fmt::Debug for TeamsApp {
@@ -134,8 +138,44 @@ impl TeamsApp {
         let directory = MattermostDirectory {
             client: admin.clone().unwrap_or_else(|| bot.clone()),
         };
-        let messenger = BotMessenger::new(bot, sealer.clone(), clock.clone(), action_url.clone());
+        let messenger = BotMessenger::new(
+            bot.clone(),
+            sealer.clone(),
+            clock.clone(),
+            action_url.clone(),
+        );
         let linker = Linker::new(accounts, directory, sign_in.clone(), messenger);
+        let instance = format!("{}-{}", std::process::id(), uuid_like());
+        let metrics = Arc::new(Metrics::new());
+        let resource = match ms.billing_model {
+            BillingModel::A => "/chats/getAllMessages?model=A",
+            BillingModel::B => "/chats/getAllMessages?model=B",
+            BillingModel::Evaluation => "/chats/getAllMessages",
+        };
+        let notify = Arc::new(NotifyPipeline::new(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            ms.webhook_secret.clone(),
+            AppGraph::new(
+                oauth.clone(),
+                sign_in.endpoints.clone(),
+                clock.clone(),
+                metrics,
+            ),
+            bot,
+            NotifySettings {
+                notification_url: config.server.endpoint("/graph/notifications"),
+                lifecycle_url: config.server.endpoint("/graph/lifecycle"),
+                resource: resource.to_owned(),
+                batch_size: 64,
+                claim_lease: chrono::TimeDelta::minutes(2),
+                subscription_interval: Duration::from_secs(60),
+                members_ttl: Duration::from_secs(300),
+                max_attempts: 10,
+            },
+            instance.clone(),
+        ));
         Ok(Self {
             linker,
             sign_in,
@@ -148,7 +188,8 @@ impl TeamsApp {
             action_url,
             command_tokens: RwLock::new(mm.command_token.iter().cloned().collect()),
             timing,
-            instance: format!("{}-{}", std::process::id(), uuid_like()),
+            instance,
+            notify,
         })
     }
 
@@ -241,7 +282,29 @@ impl TeamsApp {
                 }
             }
         };
-        tokio::join!(setup, refresh);
+        let notify = self.notify.clone().run(2);
+        tokio::join!(setup, refresh, notify);
+    }
+
+    /// Why the integration cannot work now, if it cannot: Mattermost does not answer the bot's
+    /// token, or there is no active chat-message subscription (so no notification would come).
+    pub async fn readiness_problem(&self) -> Option<String> {
+        if let Err(err) = self.notify.bot.me().await {
+            return Some(format!("Mattermost does not answer the bot token: {err}"));
+        }
+        match self.notify.active_subscription().await {
+            Ok(true) => None,
+            Ok(false) => Some(
+                "no active Microsoft Graph chat-message subscription yet (see the log for why)"
+                    .to_owned(),
+            ),
+            Err(err) => Some(format!("cannot read subscriptions: {err}")),
+        }
+    }
+
+    /// The chat-notification pipeline.
+    pub fn notifications(&self) -> &Arc<NotifyPipeline> {
+        &self.notify
     }
 
     pub fn store(&self) -> &Store {

@@ -1,0 +1,308 @@
+//! Presence-gated chat notifications end to end (T6, T7, B1, S8): the real `teams-bridge serve`
+//! process subscribes at the Graph emulator, which POSTs change notifications for messages typed
+//! in Teams; DMs appear (or rightly do not) at the Mattermost emulator.
+
+mod support;
+
+use std::time::Duration;
+
+use graph_emulator::{ChatType, NewMessage, Presence};
+use serde_json::json;
+use support::*;
+
+const WEBHOOK_SECRET: &str = "e2e-webhook-secret-0123456789";
+
+async fn linked_pair() -> Bridge {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    b.link_with_notifications(&b.alice).await;
+    b.link_with_notifications(&b.bob).await;
+    b.wait_for_subscription().await;
+    b
+}
+
+/// Bot DMs to `user` whose text contains `needle`.
+fn dms_containing(b: &Bridge, user: &str, needle: &str) -> usize {
+    b.dms_to(user)
+        .iter()
+        .filter(|p| p.message.contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_an_away_user_arrives_once_and_not_while_available() {
+    let b = linked_pair().await;
+    let chat = b
+        .graph
+        .add_chat(ChatType::OneOnOne, None, &[&b.alice.ms_id, &b.bob.ms_id]);
+
+    // Bob is away from Teams: Alice's message becomes a DM from the bot.
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    b.graph
+        .post_message(
+            &chat.id,
+            &b.alice.ms_id,
+            NewMessage::html("<p>Lunch at <b>noon</b>?</p>"),
+        )
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            dms_containing(&b, &b.bob.mm_id, "noon") == 1
+        })
+        .await,
+        "no DM; log:\n{}",
+        b.log()
+    );
+    let dm = b
+        .dms_to(&b.bob.mm_id)
+        .into_iter()
+        .find(|p| p.message.contains("noon"))
+        .expect("dm");
+    assert!(
+        dm.message
+            .starts_with("**Alice Smith** in an MS Teams chat:\n> Lunch at **noon**?"),
+        "{}",
+        dm.message
+    );
+    assert!(
+        dm.message
+            .contains("[Open in Microsoft Teams](https://teams.microsoft.com/"),
+        "{}",
+        dm.message
+    );
+    assert_eq!(dm.user_id, b.bot_mm, "sent by the bot");
+    // The sender gets nothing about their own message.
+    assert_eq!(dms_containing(&b, &b.alice.mm_id, "noon"), 0);
+
+    // Bob is back (Available): the next message is not forwarded.
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Available", "Available"));
+    b.graph
+        .post_message(
+            &chat.id,
+            &b.alice.ms_id,
+            NewMessage::html("<p>Still on?</p>"),
+        )
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            b.metric("teams_bridge_notifications_discarded_total{reason=\"active_in_teams\"}")
+                .await
+                >= 1.0
+        })
+        .await,
+        "not held back; metrics:\n{}",
+        b.metrics().await
+    );
+    assert_eq!(dms_containing(&b, &b.bob.mm_id, "Still on"), 0);
+    assert_eq!(dms_containing(&b, &b.bob.mm_id, "noon"), 1, "no duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_and_forged_notifications_send_nothing_more() {
+    let b = linked_pair().await;
+    let subscription = b.wait_for_subscription().await;
+    let chat = b
+        .graph
+        .add_chat(ChatType::OneOnOne, None, &[&b.alice.ms_id, &b.bob.ms_id]);
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Offline", "OffWork"));
+    let message = b
+        .graph
+        .post_message(
+            &chat.id,
+            &b.alice.ms_id,
+            NewMessage::html("<p>Report is ready</p>"),
+        )
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            dms_containing(&b, &b.bob.mm_id, "Report is ready") == 1
+        })
+        .await,
+        "no DM; log:\n{}",
+        b.log()
+    );
+
+    let url = format!("{}/graph/notifications", b.public_url);
+    let item = |client_state: &str| {
+        json!({
+            "subscriptionId": subscription.id,
+            "clientState": client_state,
+            "changeType": "created",
+            "resource": format!("chats('{}')/messages('{}')", chat.id, message.id),
+            "subscriptionExpirationDateTime": "2026-12-01T00:00:00Z",
+            "resourceData": {
+                "id": message.id,
+                "@odata.type": "#Microsoft.Graph.chatMessage",
+                "@odata.id": format!("chats('{}')/messages('{}')", chat.id, message.id)
+            },
+            "tenantId": b.graph.tenant_id(),
+        })
+    };
+    // Graph redelivers the same notification (twice in one batch, and again later): one DM.
+    for _ in 0..2 {
+        let response = b
+            .http
+            .post(&url)
+            .json(&json!({"value": [item(WEBHOOK_SECRET), item(WEBHOOK_SECRET)]}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 202);
+    }
+    // A forged item (wrong clientState) beside a valid one: the forged one is dropped and counted,
+    // the batch is still accepted.
+    let forged_before = b
+        .metric("teams_bridge_notifications_discarded_total{reason=\"client_state\"}")
+        .await;
+    let response = b
+        .http
+        .post(&url)
+        .json(&json!({"value": [item("not-the-secret-at-all"), item(WEBHOOK_SECRET)]}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        b.metric("teams_bridge_notifications_discarded_total{reason=\"client_state\"}")
+            .await,
+        forged_before + 1.0
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        dms_containing(&b, &b.bob.mm_id, "Report is ready"),
+        1,
+        "redeliveries send nothing more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_answers_the_handshake_and_refuses_bad_bodies() {
+    let b = Bridge::start(CommandSetup::ByHand).await;
+    for path in ["/graph/notifications", "/graph/lifecycle"] {
+        let response = b
+            .http
+            .post(format!(
+                "{}{path}?validationToken=Validation%3A%20Testing%20client%20application%20reachability",
+                b.public_url
+            ))
+            .send()
+            .await
+            .expect("handshake");
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with("text/plain"),
+            "{path}"
+        );
+        assert_eq!(
+            response.text().await.expect("body"),
+            "Validation: Testing client application reachability"
+        );
+    }
+    let url = format!("{}/graph/notifications", b.public_url);
+    let malformed = b
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(malformed.status(), 400);
+    let oversized = b
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"value\":[],\"pad\":\"{}\"}}",
+            "x".repeat(1 << 20)
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(oversized.status(), 413);
+    // Nothing reached the inbox.
+    let store = b.store().await;
+    let counts = store
+        .inbox_counts(chrono::Utc::now())
+        .await
+        .expect("counts");
+    assert_eq!(counts.pending + counts.in_flight + counts.dead, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_subscription_is_recreated_and_messages_flow_again() {
+    let b = linked_pair().await;
+    let first = b.wait_for_subscription().await;
+    assert_eq!(
+        first.resource, "/chats/getAllMessages",
+        "evaluation mode: no model"
+    );
+    assert_eq!(first.change_type, "created");
+    assert_eq!(
+        first.lifecycle_notification_url.as_deref(),
+        Some(format!("{}/graph/lifecycle", b.public_url).as_str())
+    );
+    b.graph
+        .trigger_lifecycle(
+            &first.id,
+            graph_emulator::LifecycleEvent::SubscriptionRemoved,
+        )
+        .expect("remove");
+    assert!(
+        eventually(10, || async {
+            b.graph
+                .subscriptions()
+                .iter()
+                .any(|s| s.id != first.id && s.notification_url == first.notification_url)
+        })
+        .await,
+        "not recreated; log:\n{}",
+        b.log()
+    );
+    assert_eq!(b.graph.subscriptions().len(), 1, "exactly one subscription");
+
+    let chat = b.graph.add_chat(
+        ChatType::Group,
+        Some("Launch plan"),
+        &[&b.alice.ms_id, &b.bob.ms_id, &b.mallory_ms],
+    );
+    b.graph
+        .set_presence(&b.alice.ms_id, Presence::new("Offline", "Offline"));
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    b.graph
+        .post_message(
+            &chat.id,
+            &b.mallory_ms,
+            NewMessage::html("<p>Go / no go?</p>"),
+        )
+        .expect("post");
+    for person in [&b.alice, &b.bob] {
+        assert!(
+            eventually(10, || async {
+                dms_containing(&b, &person.mm_id, "Go / no go?") == 1
+            })
+            .await,
+            "no DM to {}; log:\n{}",
+            person.mm_id,
+            b.log()
+        );
+    }
+    let dm = b
+        .dms_to(&b.bob.mm_id)
+        .into_iter()
+        .find(|p| p.message.contains("Go / no go?"))
+        .expect("dm");
+    assert!(
+        dm.message.starts_with(
+            "**Mallory Moe** and 1 other user in an MS Teams group chat **Launch plan**:"
+        ),
+        "{}",
+        dm.message
+    );
+}

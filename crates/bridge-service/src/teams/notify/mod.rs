@@ -1,0 +1,157 @@
+//! Presence-gated Teams chat notifications (T6, T7, B1-B3, S8): Graph's change notifications are
+//! stored in the durable inbox by the webhook, workers claim them by lease, fetch the message,
+//! the chat's members and their presence, apply the `bridge-core` rules and send the bot DMs,
+//! recording each in the delivery ledger so a (message, recipient) pair is notified at most once.
+//! A singleton job keeps the tenant-wide chat-message subscription alive.
+
+mod graph;
+mod metrics;
+mod subscription;
+mod webhook;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bridge_core::Clock;
+use mm_client::MattermostClient;
+use secrecy::SecretString;
+use store::Store;
+
+pub(crate) use graph::AppGraph;
+pub use graph::CallError;
+pub use metrics::Metrics;
+pub use subscription::SubscriptionReport;
+pub(crate) use webhook::routes;
+pub use worker::BatchReport;
+
+/// How the pipeline is paced and where Graph calls back.
+#[derive(Debug, Clone)]
+pub(crate) struct NotifySettings {
+    /// `<public_url>/graph/notifications`
+    pub(crate) notification_url: String,
+    /// `<public_url>/graph/lifecycle`
+    pub(crate) lifecycle_url: String,
+    /// `chats/getAllMessages`, with `?model=A|B` unless in evaluation mode.
+    pub(crate) resource: String,
+    /// Items claimed per round; their presence is read in one batch.
+    pub(crate) batch_size: u32,
+    /// How long a claim lasts before another worker may take the item.
+    pub(crate) claim_lease: chrono::TimeDelta,
+    /// How often the subscription is checked (and renewed when due).
+    pub(crate) subscription_interval: Duration,
+    /// How long a chat's member list is reused.
+    pub(crate) members_ttl: Duration,
+    /// Attempts before an item becomes a dead letter.
+    pub(crate) max_attempts: i64,
+}
+
+/// A chat's kind, topic and members, cached for [`NotifySettings::members_ttl`].
+#[derive(Debug, Clone)]
+pub(crate) struct ChatInfo {
+    pub(crate) kind: bridge_core::notify::model::ChatKind,
+    pub(crate) topic: Option<String>,
+    pub(crate) members: Vec<bridge_core::notify::model::ChatMember>,
+}
+
+/// Everything the webhook, the workers and the subscription job share.
+pub struct NotifyPipeline {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) webhook_secret: SecretString,
+    pub(crate) graph: AppGraph,
+    pub(crate) bot: Arc<MattermostClient>,
+    pub(crate) bot_user_id: tokio::sync::OnceCell<String>,
+    pub(crate) settings: NotifySettings,
+    /// A name for this process in claims, reservations and job leases.
+    pub(crate) instance: String,
+    chats: Mutex<HashMap<String, (std::time::Instant, Arc<ChatInfo>)>>,
+    /// Direct channel ids by Mattermost user: opening one is a Mattermost call per DM otherwise.
+    dm_channels: Mutex<HashMap<String, String>>,
+    /// Mattermost usernames by user id, for mentions.
+    usernames: Mutex<HashMap<String, String>>,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for NotifyPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyPipeline")
+            .field("instance", &self.instance)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NotifyPipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        webhook_secret: SecretString,
+        graph: AppGraph,
+        bot: Arc<MattermostClient>,
+        settings: NotifySettings,
+        instance: String,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            metrics,
+            webhook_secret,
+            graph,
+            bot,
+            bot_user_id: tokio::sync::OnceCell::new(),
+            settings,
+            instance,
+            chats: Mutex::new(HashMap::new()),
+            dm_channels: Mutex::new(HashMap::new()),
+            usernames: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// New items are in the inbox: a sleeping worker looks now rather than at its next tick.
+    pub(crate) fn wake_workers(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn cached_chat(&self, chat_id: &str) -> Option<Arc<ChatInfo>> {
+        let chats = self.chats.lock().ok()?;
+        let (at, info) = chats.get(chat_id)?;
+        (at.elapsed() < self.settings.members_ttl).then(|| info.clone())
+    }
+
+    pub(crate) fn remember_chat(&self, chat_id: &str, info: Arc<ChatInfo>) {
+        if let Ok(mut chats) = self.chats.lock() {
+            if chats.len() > 50_000 {
+                let ttl = self.settings.members_ttl;
+                chats.retain(|_, (at, _)| at.elapsed() < ttl);
+            }
+            chats.insert(chat_id.to_owned(), (std::time::Instant::now(), info));
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The background work: the subscription job and the workers, until the process stops.
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        let subscription = {
+            let pipeline = self.clone();
+            async move { pipeline.run_subscription_job().await }
+        };
+        let mut tasks = Vec::new();
+        for n in 0..workers.max(1) {
+            let pipeline = self.clone();
+            tasks.push(tokio::spawn(async move { pipeline.run_worker(n).await }));
+        }
+        subscription.await;
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}

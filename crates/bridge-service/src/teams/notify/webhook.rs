@@ -1,0 +1,180 @@
+//! `POST /graph/notifications` and `POST /graph/lifecycle`: Graph's calls. The validation
+//! handshake is answered at once; a batch is checked item by item (clientState in constant time)
+//! and the valid items are stored in the durable inbox before the 202, so nothing accepted can be
+//! lost by a crash and the answer comes long before Graph's 3-second limit.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use secrecy::SecretString;
+use store::NewInboxItem;
+use teams_graph::notifications::{self, ChangeNotification};
+
+use super::NotifyPipeline;
+use crate::teams::http::same_secret;
+
+/// Graph's batches are small; anything above this is not Graph.
+pub(crate) const BODY_LIMIT: usize = 1 << 20;
+/// Inbox kinds.
+pub(crate) const KIND_MESSAGE: &str = "graph.chat_message";
+pub(crate) const KIND_LIFECYCLE: &str = "graph.lifecycle";
+
+pub(crate) fn routes(pipeline: Arc<NotifyPipeline>) -> Router {
+    Router::new()
+        .route("/graph/notifications", post(change_notifications))
+        .route("/graph/lifecycle", post(lifecycle_notifications))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(pipeline)
+}
+
+/// The handshake Graph makes when a subscription is created (and at times later): the token
+/// from the query, decoded, echoed as plain text.
+fn handshake(query: Option<&str>) -> Option<Response> {
+    let token = notifications::validation_token(query?)?;
+    if token.len() > 4096 {
+        return Some((StatusCode::BAD_REQUEST, "validation token too long").into_response());
+    }
+    Some(
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            token,
+        )
+            .into_response(),
+    )
+}
+
+async fn change_notifications(
+    State(pipeline): State<Arc<NotifyPipeline>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    receive(&pipeline, Endpoint::Changes, query.as_deref(), &body).await
+}
+
+async fn lifecycle_notifications(
+    State(pipeline): State<Arc<NotifyPipeline>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    receive(&pipeline, Endpoint::Lifecycle, query.as_deref(), &body).await
+}
+
+/// Either endpoint: the handshake when Graph asks for one, else a batch to accept.
+async fn receive(
+    pipeline: &NotifyPipeline,
+    endpoint: Endpoint,
+    query: Option<&str>,
+    body: &[u8],
+) -> Response {
+    match handshake(query) {
+        Some(response) => response,
+        None => accept(pipeline, endpoint, body).await,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Changes,
+    Lifecycle,
+}
+
+/// What to do with one valid item.
+fn inbox_item(
+    endpoint: Endpoint,
+    item: &ChangeNotification,
+    raw: String,
+) -> Result<NewInboxItem, &'static str> {
+    match endpoint {
+        Endpoint::Lifecycle => {
+            if item.lifecycle_event.is_none() {
+                return Err("not_lifecycle");
+            }
+            Ok(NewInboxItem {
+                kind: KIND_LIFECYCLE.to_owned(),
+                dedupe_key: None,
+                payload: raw,
+            })
+        }
+        Endpoint::Changes => {
+            if item.change_type != "created" {
+                // Edits and deletions are never notified: not worth a row or a Graph call.
+                return Err(bridge_core::notify::policy::SkipReason::Edited.label());
+            }
+            if item.chat_message_ids().is_none() {
+                return Err(bridge_core::notify::policy::SkipReason::ChannelPost.label());
+            }
+            // Graph redelivers a notification it got no timely answer for: one row per message.
+            Ok(NewInboxItem {
+                kind: KIND_MESSAGE.to_owned(),
+                dedupe_key: Some(format!("created:{}", item.resource)),
+                payload: raw,
+            })
+        }
+    }
+}
+
+async fn accept(pipeline: &NotifyPipeline, endpoint: Endpoint, body: &[u8]) -> Response {
+    let batch = match notifications::parse_notification_batch(body) {
+        Ok(batch) => batch,
+        Err(err) => {
+            tracing::warn!(error = %err, "refused a malformed Graph notification body");
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("malformed notification: {err}"),
+            )
+                .into_response();
+        }
+    };
+    let secret: &SecretString = &pipeline.webhook_secret;
+    let mut items = Vec::new();
+    for entry in batch {
+        let raw = match entry {
+            Ok(raw) => raw,
+            Err(err) => {
+                tracing::warn!(error = %err, "dropped a malformed item of a Graph notification");
+                pipeline.metrics.discarded("malformed_item");
+                continue;
+            }
+        };
+        let client_state = SecretString::from(raw.item.client_state.clone().unwrap_or_default());
+        if !same_secret(&client_state, secret) {
+            tracing::warn!(
+                subscription_id = %raw.item.subscription_id,
+                "dropped a Graph notification whose clientState does not match microsoft.webhook_secret"
+            );
+            pipeline.metrics.discarded("client_state");
+            continue;
+        }
+        match inbox_item(endpoint, &raw.item, raw.raw.clone()) {
+            Ok(item) => items.push(item),
+            Err(reason) => pipeline.metrics.discarded(reason),
+        }
+    }
+    if !items.is_empty() {
+        let now = pipeline.clock.now();
+        match pipeline.store.enqueue(&items, now).await {
+            Ok(_) => {
+                let kind = match endpoint {
+                    Endpoint::Changes => "change",
+                    Endpoint::Lifecycle => "lifecycle",
+                };
+                pipeline
+                    .metrics
+                    .received(kind, u64::try_from(items.len()).unwrap_or(u64::MAX));
+                pipeline.wake_workers();
+            }
+            Err(err) => {
+                // Not stored, so not acknowledged: Graph retries, and nothing is lost.
+                tracing::error!(error = %err, "could not store Graph notifications; answering 503 so that Graph retries");
+                return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
+            }
+        }
+    }
+    StatusCode::ACCEPTED.into_response()
+}

@@ -1,0 +1,708 @@
+//! The workers: claim inbox items by lease, fetch what each message needs, decide with the
+//! `bridge-core` rules, read the recipients' presence in one batch for every message in flight,
+//! and send the DMs through the delivery ledger, so each (message, recipient) pair is notified at
+//! most once across redeliveries, restarts and replicas.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_core::notify::html::{self, Mention, MentionNames};
+use bridge_core::notify::message::{self, MAX_FILES, Notification};
+use bridge_core::notify::model::{
+    ChatKind, ChatMember, LinkedMember, MessageFacts, Presence, Sender,
+};
+use bridge_core::notify::policy::{self, SkipReason};
+use chrono::TimeDelta;
+use mm_client::{NewPost, PostProps};
+use store::{InboxItem, Reservation};
+use teams_graph::notifications::{ChangeNotification, LifecycleEvent};
+use teams_graph::{ChatMessage, MessageSender};
+
+use super::graph::CallError;
+use super::webhook::{KIND_LIFECYCLE, KIND_MESSAGE};
+use super::{ChatInfo, NotifyPipeline};
+use crate::teams::ports::NOTIFICATIONS;
+
+/// The post prop that names the Teams message a DM is about (`teams:<chat>:<message>`).
+const POST_KEY: &str = "ms_teams_message";
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    pub claimed: usize,
+    pub delivered: usize,
+    /// Messages or recipients given no DM, by reason.
+    pub skipped: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+/// A message ready for delivery: the DM's text and who may get it.
+struct Ready {
+    item: InboxItem,
+    key: String,
+    text: String,
+    recipients: Vec<LinkedMember>,
+}
+
+enum Prepared {
+    /// Finished without a DM (counted under the reason).
+    Skipped(InboxItem, &'static str),
+    Ready(Ready),
+    /// Try again later.
+    Retry(InboxItem, CallError),
+    /// Will never work: kept as a dead letter.
+    Dead(InboxItem, String),
+}
+
+/// Mentions shown as @username for linked users.
+struct Usernames(HashMap<String, String>);
+
+impl MentionNames for Usernames {
+    fn mattermost_username(&self, microsoft_user_id: &str) -> Option<String> {
+        self.0.get(microsoft_user_id).cloned()
+    }
+}
+
+/// The Adaptive Card text a bot or connector put in an attachment.
+fn card_text(content: &str) -> Option<String> {
+    fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(text)) = map.get("text") {
+                    out.push(text.clone());
+                }
+                for (key, v) in map {
+                    if key != "text" {
+                        walk(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(content).ok()?;
+    let mut texts = Vec::new();
+    walk(&value, &mut texts);
+    let text = texts.join("\n");
+    (!text.trim().is_empty()).then(|| html::text_to_markdown(&text))
+}
+
+impl NotifyPipeline {
+    /// Runs worker `n` until the process stops.
+    pub(crate) async fn run_worker(&self, n: usize) {
+        let name = format!("{}-w{n}", self.instance);
+        loop {
+            match self.process_batch(&name).await {
+                Ok(report) if report.claimed == 0 => {
+                    // Nothing to do: sleep until the webhook stores something, or a second
+                    // passes (retries come due, another replica's lease lapses).
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "notification worker could not reach the store; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Claims and handles one batch. Public for tests and benchmarks that drive the pipeline.
+    pub async fn process_batch(&self, worker: &str) -> Result<BatchReport, store::StoreError> {
+        let now = self.clock.now();
+        let items = self
+            .store
+            .claim_inbox(
+                worker,
+                self.settings.batch_size,
+                now + self.settings.claim_lease,
+                now,
+            )
+            .await?;
+        let mut report = BatchReport {
+            claimed: items.len(),
+            ..BatchReport::default()
+        };
+        if items.is_empty() {
+            return Ok(report);
+        }
+        let prepared =
+            futures_util::future::join_all(items.into_iter().map(|item| self.prepare(item))).await;
+        let mut ready = Vec::new();
+        for p in prepared {
+            match p {
+                Prepared::Ready(r) => ready.push(r),
+                Prepared::Skipped(item, reason) => {
+                    self.metrics.discarded(reason);
+                    report.skipped += 1;
+                    self.finish(&item).await?;
+                }
+                Prepared::Retry(item, err) => {
+                    report.retried += 1;
+                    self.retry(&item, &err, &mut report).await?;
+                }
+                Prepared::Dead(item, why) => {
+                    report.dead += 1;
+                    tracing::error!(item = item.claim.id, error = %why, "notification dead-lettered");
+                    self.store
+                        .dead_letter_inbox(&item.claim, &why, self.clock.now())
+                        .await?;
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Ok(report);
+        }
+        // One presence read for every recipient of every message in this batch.
+        let ids: Vec<String> = ready
+            .iter()
+            .flat_map(|r| r.recipients.iter().map(|m| m.microsoft_user_id.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let presences = match self.presences(&ids).await {
+            Ok(p) => p,
+            Err(err) => {
+                for r in ready {
+                    report.retried += 1;
+                    self.retry(&r.item, &err, &mut report).await?;
+                }
+                return Ok(report);
+            }
+        };
+        for r in ready {
+            self.deliver(r, &presences, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn finish(&self, item: &InboxItem) -> Result<(), store::StoreError> {
+        match self
+            .store
+            .complete_inbox(&item.claim, self.clock.now())
+            .await
+        {
+            // Another worker took the item over after our lease lapsed; it finishes it.
+            Err(store::StoreError::LeaseLost { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn retry(
+        &self,
+        item: &InboxItem,
+        err: &CallError,
+        report: &mut BatchReport,
+    ) -> Result<(), store::StoreError> {
+        let now = self.clock.now();
+        if item.claim.attempt >= self.settings.max_attempts {
+            report.dead += 1;
+            tracing::error!(item = item.claim.id, error = %err, "notification failed too often; dead-lettered");
+            return match self
+                .store
+                .dead_letter_inbox(&item.claim, &err.to_string(), now)
+                .await
+            {
+                Err(store::StoreError::LeaseLost { .. }) => Ok(()),
+                other => other,
+            };
+        }
+        let wait = match err {
+            CallError::Throttled(Some(after)) => *after,
+            _ => backoff(item.claim.attempt),
+        };
+        self.metrics.delivery_failed();
+        tracing::debug!(item = item.claim.id, error = %err, ?wait, "notification will be retried");
+        let at = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::minutes(1));
+        match self
+            .store
+            .retry_inbox(&item.claim, &err.to_string(), at)
+            .await
+        {
+            Err(store::StoreError::LeaseLost { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn prepare(&self, item: InboxItem) -> Prepared {
+        let notification = match ChangeNotification::from_stored(&item.payload) {
+            Ok(n) => n,
+            Err(err) => {
+                return Prepared::Dead(item, format!("stored notification unreadable: {err}"));
+            }
+        };
+        if item.kind == KIND_LIFECYCLE {
+            return match self.lifecycle(&notification).await {
+                Ok(()) => Prepared::Skipped(item, "lifecycle"),
+                Err(err) => Prepared::Retry(item, err),
+            };
+        }
+        if item.kind != KIND_MESSAGE {
+            let why = format!("unknown inbox kind {:?}", item.kind);
+            return Prepared::Dead(item, why);
+        }
+        let Some((chat_id, message_id)) = notification.chat_message_ids() else {
+            return Prepared::Skipped(item, SkipReason::ChannelPost.label());
+        };
+        match self.prepare_message(&chat_id, &message_id).await {
+            Ok(Ok((text, recipients))) => Prepared::Ready(Ready {
+                key: format!("teams:{chat_id}:{message_id}"),
+                item,
+                text,
+                recipients,
+            }),
+            Ok(Err(reason)) => Prepared::Skipped(item, reason),
+            Err(CallError::NotFound) => Prepared::Skipped(item, SkipReason::Deleted.label()),
+            Err(CallError::Unauthorized) => {
+                self.graph.drop_token().await;
+                Prepared::Retry(item, CallError::Unauthorized)
+            }
+            Err(CallError::Permanent(why)) => Prepared::Dead(item, why),
+            Err(err) => Prepared::Retry(item, err),
+        }
+    }
+
+    /// The DM text and the recipients who want it, or why there is none.
+    async fn prepare_message(
+        &self,
+        chat_id: &str,
+        message_id: &str,
+    ) -> Result<Result<(String, Vec<LinkedMember>), &'static str>, CallError> {
+        let graph = self.graph.client().await?;
+        let message = graph.chat_message(chat_id, message_id).await?;
+        let sender = sender_of(&message);
+        let facts = MessageFacts {
+            message_type: message.message_type.clone(),
+            sender: sender.clone(),
+            in_channel: message.channel_identity.is_some(),
+            deleted: message.deleted_date_time.is_some(),
+            is_reply: message.reply_to_id.is_some(),
+        };
+        if let Some(reason) = policy::message_skip(&facts) {
+            return Ok(Err(reason.label()));
+        }
+        let Sender::User {
+            microsoft_user_id: sender_id,
+            display_name: sender_name,
+        } = sender
+        else {
+            return Ok(Err(SkipReason::SystemEvent.label()));
+        };
+        let chat = self.chat(chat_id).await?;
+        let linked = self.linked_members(&chat.members).await?;
+        let (due, off) = policy::recipients(&sender_id, &linked);
+        for _ in &off {
+            self.metrics.discarded(SkipReason::NotificationsOff.label());
+        }
+        if due.is_empty() {
+            return Ok(Err(if off.is_empty() {
+                SkipReason::NoLinkedRecipient.label()
+            } else {
+                SkipReason::NotificationsOff.label()
+            }));
+        }
+        let due: Vec<LinkedMember> = due.into_iter().cloned().collect();
+        let names = self.usernames(&linked).await;
+        let text = self.compose(&message, &sender_name, &chat, chat_id, &names);
+        Ok(Ok((text, due)))
+    }
+
+    fn compose(
+        &self,
+        message: &ChatMessage,
+        sender_name: &str,
+        chat: &ChatInfo,
+        chat_id: &str,
+        names: &Usernames,
+    ) -> String {
+        let mentions: Vec<Mention> = message
+            .mentions
+            .iter()
+            .map(|m| Mention {
+                id: m.id,
+                microsoft_user_id: m.user_id.clone(),
+                display_name: m
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| m.mention_text.clone()),
+            })
+            .collect();
+        let body = if message.body.content_type.eq_ignore_ascii_case("html") {
+            html::to_markdown(&message.body.content, &mentions, names)
+        } else {
+            html::text_to_markdown(&message.body.content)
+        };
+        let mut attachment_texts = Vec::new();
+        let mut files = Vec::new();
+        for attachment in &message.attachments {
+            match attachment.content_type.as_str() {
+                "reference" | "file" => files.push(attachment.name.clone().unwrap_or_default()),
+                "messageReference" => {}
+                t if t.starts_with("application/vnd.microsoft.card") => {
+                    if let Some(text) = attachment.content.as_deref().and_then(card_text) {
+                        attachment_texts.push(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let over = files.len().saturating_sub(MAX_FILES);
+        files.truncate(MAX_FILES);
+        message::compose(&Notification {
+            sender_name,
+            chat_kind: chat.kind,
+            topic: chat.topic.as_deref(),
+            member_count: chat.members.len(),
+            body_markdown: &body,
+            attachment_texts: &attachment_texts,
+            // Files are not copied yet: each is named, with the link to open the message.
+            files_left_out: &files,
+            files_over_limit: over,
+            chat_id,
+            message_id: &message.id,
+            web_url: message.web_url.as_deref(),
+        })
+    }
+
+    async fn chat(&self, chat_id: &str) -> Result<Arc<ChatInfo>, CallError> {
+        if let Some(info) = self.cached_chat(chat_id) {
+            return Ok(info);
+        }
+        let graph = self.graph.client().await?;
+        let chat = graph.chat_with_members(chat_id).await?;
+        let info = Arc::new(ChatInfo {
+            kind: ChatKind::from_graph(&chat.chat_type),
+            topic: chat.topic.filter(|t| !t.trim().is_empty()),
+            members: chat
+                .members
+                .into_iter()
+                .filter_map(|m| {
+                    Some(ChatMember {
+                        microsoft_user_id: m.user_id?,
+                        display_name: m.display_name,
+                    })
+                })
+                .collect(),
+        });
+        self.remember_chat(chat_id, info.clone());
+        Ok(info)
+    }
+
+    /// The chat members who linked a Mattermost account, with their notification setting.
+    async fn linked_members(&self, members: &[ChatMember]) -> Result<Vec<LinkedMember>, CallError> {
+        let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
+        let mut linked = Vec::new();
+        for member in members {
+            let Some(link) = self
+                .store
+                .connected_link_by_teams_user(&member.microsoft_user_id)
+                .await
+                .map_err(store_err)?
+            else {
+                continue;
+            };
+            let on = self
+                .store
+                .preference(&link.mm_user_id, NOTIFICATIONS)
+                .await
+                .map_err(store_err)?
+                .as_deref()
+                == Some("on");
+            linked.push(LinkedMember {
+                microsoft_user_id: member.microsoft_user_id.clone(),
+                mm_user_id: link.mm_user_id,
+                notifications_on: on,
+            });
+        }
+        Ok(linked)
+    }
+
+    /// Mattermost usernames of the linked members, for mentions; one a user cannot be looked up
+    /// is shown by display name.
+    async fn usernames(&self, linked: &[LinkedMember]) -> Usernames {
+        let mut names = HashMap::new();
+        for member in linked {
+            let cached = self
+                .usernames
+                .lock()
+                .ok()
+                .and_then(|u| u.get(&member.mm_user_id).cloned());
+            let name = match cached {
+                Some(name) => Some(name),
+                None => match self.bot.user(&member.mm_user_id).await {
+                    Ok(user) => {
+                        if let Ok(mut u) = self.usernames.lock() {
+                            u.insert(member.mm_user_id.clone(), user.username.clone());
+                        }
+                        Some(user.username)
+                    }
+                    Err(err) => {
+                        tracing::debug!(error = %err, "could not look up a username for a mention");
+                        None
+                    }
+                },
+            };
+            if let Some(name) = name {
+                names.insert(member.microsoft_user_id.clone(), name);
+            }
+        }
+        Usernames(names)
+    }
+
+    async fn presences(&self, ids: &[String]) -> Result<HashMap<String, Presence>, CallError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let graph = self.graph.client().await?;
+        Ok(graph
+            .presences_by_user_ids(ids)
+            .await?
+            .into_iter()
+            .map(|p| {
+                (
+                    p.id,
+                    Presence {
+                        availability: p.availability,
+                        activity: p.activity,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn deliver(
+        &self,
+        ready: Ready,
+        presences: &HashMap<String, Presence>,
+        report: &mut BatchReport,
+    ) -> Result<(), store::StoreError> {
+        let mut failure: Option<CallError> = None;
+        for recipient in &ready.recipients {
+            if let Err(reason) = policy::presence_gate(presences.get(&recipient.microsoft_user_id))
+            {
+                self.metrics.discarded(reason.label());
+                report.skipped += 1;
+                continue;
+            }
+            match self.send_once(&ready, &recipient.mm_user_id).await {
+                Ok(true) => {
+                    report.delivered += 1;
+                    let waited = (self.clock.now() - ready.item.received_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    self.metrics.delivered(waited);
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, mm_user_id = %recipient.mm_user_id, "could not send a notification; will retry");
+                    failure = Some(err);
+                }
+            }
+        }
+        match failure {
+            None => self.finish(&ready.item).await,
+            Some(err) => {
+                report.retried += 1;
+                self.retry(&ready.item, &err, report).await
+            }
+        }
+    }
+
+    /// Sends the DM unless the ledger says it went already. True if sent now.
+    async fn send_once(&self, ready: &Ready, mm_user_id: &str) -> Result<bool, CallError> {
+        let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
+        let now = self.clock.now();
+        let holder = format!("{}:{}", self.instance, ready.item.claim.id);
+        match self
+            .store
+            .reserve_delivery(
+                mm_user_id,
+                &ready.key,
+                &holder,
+                now + self.settings.claim_lease,
+                now,
+            )
+            .await
+            .map_err(store_err)?
+        {
+            Reservation::Reserved => {}
+            Reservation::AlreadyDelivered { .. } => return Ok(false),
+            Reservation::InProgress { .. } => {
+                return Err(CallError::Transient(
+                    "another worker is sending this notification".into(),
+                ));
+            }
+        }
+        let channel_id = self.dm_channel(mm_user_id).await?;
+        if ready.item.claim.attempt > 1
+            && let Some(post_id) = self.already_posted(&channel_id, ready).await?
+        {
+            // An earlier attempt posted and then died before recording it: record it now.
+            self.store
+                .mark_delivered(
+                    mm_user_id,
+                    &ready.key,
+                    &holder,
+                    Some(&post_id),
+                    self.clock.now(),
+                )
+                .await
+                .map_err(store_err)?;
+            return Ok(false);
+        }
+        let mut props = PostProps::default();
+        props.extra.insert(
+            POST_KEY.to_owned(),
+            serde_json::Value::String(ready.key.clone()),
+        );
+        let post = self
+            .bot
+            .create_post(&NewPost {
+                props: Some(props),
+                ..NewPost::new(channel_id, ready.text.clone())
+            })
+            .await;
+        let post = match post {
+            Ok(post) => post,
+            Err(err) => {
+                let _ = self
+                    .store
+                    .release_delivery(mm_user_id, &ready.key, &holder)
+                    .await;
+                return Err(if err.is_transient() {
+                    CallError::Transient(format!("Mattermost: {err}"))
+                } else {
+                    CallError::Permanent(format!("Mattermost refused the DM: {err}"))
+                });
+            }
+        };
+        self.store
+            .mark_delivered(
+                mm_user_id,
+                &ready.key,
+                &holder,
+                Some(&post.id),
+                self.clock.now(),
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(true)
+    }
+
+    /// On a retried item only: the post an earlier attempt made for this message in the DM
+    /// channel, found by the key it carries. Closes the gap between posting and recording.
+    async fn already_posted(
+        &self,
+        channel_id: &str,
+        ready: &Ready,
+    ) -> Result<Option<String>, CallError> {
+        let since = (ready.item.received_at - TimeDelta::minutes(1)).timestamp_millis();
+        let posts = self
+            .bot
+            .channel_posts_since(channel_id, since)
+            .await
+            .map_err(|e| CallError::Transient(format!("Mattermost: {e}")))?;
+        Ok(posts
+            .into_iter()
+            .find(|p| p.props.get(POST_KEY).and_then(|v| v.as_str()) == Some(ready.key.as_str()))
+            .map(|p| p.id))
+    }
+
+    async fn dm_channel(&self, mm_user_id: &str) -> Result<String, CallError> {
+        if let Some(id) = self
+            .dm_channels
+            .lock()
+            .ok()
+            .and_then(|c| c.get(mm_user_id).cloned())
+        {
+            return Ok(id);
+        }
+        let mm_err = |e: mm_client::MmError| CallError::Transient(format!("Mattermost: {e}"));
+        let bot_id = self
+            .bot_user_id
+            .get_or_try_init(|| async { self.bot.me().await.map(|me| me.id) })
+            .await
+            .map_err(mm_err)?;
+        let id = self
+            .bot
+            .direct_channel(bot_id, mm_user_id)
+            .await
+            .map_err(mm_err)?;
+        if let Ok(mut c) = self.dm_channels.lock() {
+            c.insert(mm_user_id.to_owned(), id.clone());
+        }
+        Ok(id)
+    }
+
+    /// A lifecycle event: Graph removed the subscription, wants it reauthorized, or dropped
+    /// notifications.
+    async fn lifecycle(&self, notification: &ChangeNotification) -> Result<(), CallError> {
+        match &notification.lifecycle_event {
+            Some(LifecycleEvent::SubscriptionRemoved) => {
+                tracing::warn!(subscription_id = %notification.subscription_id, "Graph removed the chat-message subscription; recreating it");
+                self.ensure_subscription().await.map(|_| ())
+            }
+            Some(LifecycleEvent::ReauthorizationRequired) => {
+                let graph = self.graph.client().await?;
+                match graph
+                    .renew_subscription(
+                        &notification.subscription_id,
+                        self.clock.now() + TimeDelta::hours(24),
+                    )
+                    .await
+                {
+                    Ok(renewed) => {
+                        let _ = self
+                            .store
+                            .renew_subscription(
+                                &notification.subscription_id,
+                                renewed.expiration_date_time,
+                                self.clock.now(),
+                            )
+                            .await;
+                        Ok(())
+                    }
+                    Err(err) => match CallError::from(err) {
+                        CallError::NotFound | CallError::Permanent(_) => {
+                            self.ensure_subscription().await.map(|_| ())
+                        }
+                        other => Err(other),
+                    },
+                }
+            }
+            Some(LifecycleEvent::Missed) => {
+                tracing::warn!(subscription_id = %notification.subscription_id, "Graph reports missed notifications");
+                self.metrics.discarded("missed");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn sender_of(message: &ChatMessage) -> Sender {
+    match &message.from {
+        MessageSender::User { id, display_name } => Sender::User {
+            microsoft_user_id: id.clone(),
+            display_name: display_name.clone(),
+        },
+        MessageSender::Application { display_name, .. } => Sender::Application {
+            display_name: display_name.clone(),
+        },
+        _ => Sender::Nobody,
+    }
+}
+
+/// Exponential backoff with jitter: about 2, 4, 8 ... seconds, at most 5 minutes.
+fn backoff(attempt: i64) -> Duration {
+    let base = 2u64
+        .saturating_pow(u32::try_from(attempt.clamp(1, 9)).unwrap_or(9))
+        .min(300);
+    let mut byte = [0u8; 1];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
+    Duration::from_millis(base * 1000 / 2 + u64::from(byte[0]) * base * 1000 / 2 / 255)
+}
