@@ -306,3 +306,73 @@ async fn a_removed_subscription_is_recreated_and_messages_flow_again() {
         dm.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_while_the_bridge_was_down_are_caught_up_once() {
+    // Graph gives up on an unreachable webhook at once here, so only catch-up can bring them.
+    let mut b = Bridge::start_custom(
+        CommandSetup::ByHand,
+        graph_emulator::EmulatorOptions {
+            retry_delays: Vec::new(),
+            ..graph_emulator::EmulatorOptions::default()
+        },
+    )
+    .await;
+    b.link_with_notifications(&b.alice).await;
+    b.link_with_notifications(&b.bob).await;
+    b.wait_for_subscription().await;
+    let chat = b
+        .graph
+        .add_chat(ChatType::OneOnOne, None, &[&b.alice.ms_id, &b.bob.ms_id]);
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    b.graph
+        .post_message(&chat.id, &b.alice.ms_id, NewMessage::html("<p>before</p>"))
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            dms_containing(&b, &b.bob.mm_id, "before") == 1
+        })
+        .await,
+        "no DM; log:\n{}",
+        b.log()
+    );
+
+    b.kill();
+    for text in ["while down 1", "while down 2"] {
+        b.graph
+            .post_message(
+                &chat.id,
+                &b.alice.ms_id,
+                NewMessage::html(&format!("<p>{text}</p>")),
+            )
+            .expect("post");
+    }
+    // The emulator tried and failed to deliver them.
+    assert!(
+        eventually(5, || async {
+            b.graph
+                .deliveries()
+                .iter()
+                .filter(|d| d.kind == "change" && d.outcome.is_err())
+                .count()
+                >= 2
+        })
+        .await
+    );
+    b.restart().await;
+    for text in ["while down 1", "while down 2"] {
+        assert!(
+            eventually(15, || async { dms_containing(&b, &b.bob.mm_id, text) == 1 }).await,
+            "{text} not caught up; log:\n{}",
+            b.log()
+        );
+    }
+    assert!(b.log().contains("chat messages caught up"), "{}", b.log());
+    // Restarting again catches up nothing more, and nothing was sent twice.
+    b.restart().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for text in ["before", "while down 1", "while down 2"] {
+        assert_eq!(dms_containing(&b, &b.bob.mm_id, text), 1, "{text}");
+    }
+}

@@ -23,6 +23,24 @@ pub fn free_port() -> SocketAddr {
     listener.local_addr().expect("addr")
 }
 
+/// Runs `teams-bridge serve` on the configuration in `dir`, appending to `dir/service.log`.
+fn spawn_service(dir: &Path) -> Child {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("service.log"))
+        .expect("log file");
+    Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(dir.join("teams-bridge.toml"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn teams-bridge")
+}
+
 /// What a test needs to know about one side's user.
 #[derive(Debug, Clone)]
 pub struct Person {
@@ -71,17 +89,22 @@ impl Bridge {
     }
 
     pub async fn start_with(setup: CommandSetup, token_lifetime: TimeDelta) -> Self {
-        let listen = free_port();
-        let public_url = format!("http://{listen}");
-        let graph = GraphEmulator::start_with(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
+        Self::start_custom(
+            setup,
             EmulatorOptions {
                 access_token_lifetime: token_lifetime,
                 ..EmulatorOptions::default()
             },
         )
         .await
-        .expect("graph emulator");
+    }
+
+    pub async fn start_custom(setup: CommandSetup, options: EmulatorOptions) -> Self {
+        let listen = free_port();
+        let public_url = format!("http://{listen}");
+        let graph = GraphEmulator::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), options)
+            .await
+            .expect("graph emulator");
         graph.register_app(AppRegistration {
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
@@ -181,16 +204,7 @@ level = "info,teams_bridge=debug"
             ),
         )
         .expect("write config");
-        let log = std::fs::File::create(dir.path().join("service.log")).expect("log file");
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn teams-bridge");
+        let child = spawn_service(dir.path());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -219,6 +233,19 @@ level = "info,teams_bridge=debug"
         };
         bridge.wait_ready().await;
         bridge
+    }
+
+    /// Kills the service (SIGKILL: no shutdown) and leaves it down.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the service again on the same configuration and store; waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_service(self.dir.path());
+        self.wait_ready().await;
     }
 
     pub fn log(&self) -> String {

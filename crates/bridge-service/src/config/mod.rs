@@ -161,6 +161,9 @@ pub struct MicrosoftConfig {
     pub token_refresh_interval: std::time::Duration,
     /// Tokens expiring within this margin are refreshed (seconds; default 600).
     pub token_refresh_margin: chrono::TimeDelta,
+    /// How far back chat notifications are caught up after downtime or a lost subscription
+    /// (minutes; default 1440, 0 turns catch-up off).
+    pub catch_up_horizon: chrono::TimeDelta,
 }
 
 /// Payment model for Microsoft Teams metered APIs (`model=` on subscriptions).

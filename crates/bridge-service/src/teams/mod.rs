@@ -157,6 +157,7 @@ impl TeamsApp {
             clock.clone(),
             metrics.clone(),
             ms.webhook_secret.clone(),
+            sealer.clone(),
             AppGraph::new(
                 oauth.clone(),
                 sign_in.endpoints.clone(),
@@ -173,6 +174,7 @@ impl TeamsApp {
                 subscription_interval: Duration::from_secs(60),
                 members_ttl: Duration::from_secs(300),
                 max_attempts: 10,
+                catch_up_horizon: ms.catch_up_horizon,
             },
             instance.clone(),
         ));

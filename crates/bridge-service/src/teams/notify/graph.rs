@@ -116,6 +116,10 @@ impl AppGraph {
         Ok(client)
     }
 
+    pub(crate) fn endpoints(&self) -> &GraphEndpoints {
+        &self.endpoints
+    }
+
     /// Forgets the token (after Graph refused it) so the next call fetches a new one.
     pub(crate) async fn drop_token(&self) {
         *self.current.lock().await = None;

@@ -4,6 +4,7 @@
 //! recording each in the delivery ledger so a (message, recipient) pair is notified at most once.
 //! A singleton job keeps the tenant-wide chat-message subscription alive.
 
+mod catch_up;
 mod graph;
 mod metrics;
 mod subscription;
@@ -19,6 +20,7 @@ use mm_client::MattermostClient;
 use secrecy::SecretString;
 use store::Store;
 
+pub use catch_up::CatchUpReport;
 pub(crate) use graph::AppGraph;
 pub use graph::CallError;
 pub use metrics::Metrics;
@@ -45,6 +47,8 @@ pub(crate) struct NotifySettings {
     pub(crate) members_ttl: Duration,
     /// Attempts before an item becomes a dead letter.
     pub(crate) max_attempts: i64,
+    /// How far back catch-up reads (zero: no catch-up).
+    pub(crate) catch_up_horizon: chrono::TimeDelta,
 }
 
 /// A chat's kind, topic and members, cached for [`NotifySettings::members_ttl`].
@@ -61,6 +65,8 @@ pub struct NotifyPipeline {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) webhook_secret: SecretString,
+    /// Opens users' sealed tokens for catch-up.
+    pub(crate) sealer: Arc<store::TokenSealer>,
     pub(crate) graph: AppGraph,
     pub(crate) bot: Arc<MattermostClient>,
     pub(crate) bot_user_id: tokio::sync::OnceCell<String>,
@@ -73,6 +79,7 @@ pub struct NotifyPipeline {
     /// Mattermost usernames by user id, for mentions.
     usernames: Mutex<HashMap<String, String>>,
     wake: tokio::sync::Notify,
+    catch_up: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for NotifyPipeline {
@@ -91,6 +98,7 @@ impl NotifyPipeline {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         webhook_secret: SecretString,
+        sealer: Arc<store::TokenSealer>,
         graph: AppGraph,
         bot: Arc<MattermostClient>,
         settings: NotifySettings,
@@ -101,6 +109,7 @@ impl NotifyPipeline {
             clock,
             metrics,
             webhook_secret,
+            sealer,
             graph,
             bot,
             bot_user_id: tokio::sync::OnceCell::new(),
@@ -110,6 +119,7 @@ impl NotifyPipeline {
             dm_channels: Mutex::new(HashMap::new()),
             usernames: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            catch_up: tokio::sync::Notify::new(),
         }
     }
 
@@ -145,6 +155,14 @@ impl NotifyPipeline {
             async move { pipeline.run_subscription_job().await }
         };
         let mut tasks = Vec::new();
+        // Whatever came in while the service was down.
+        self.request_catch_up();
+        {
+            let pipeline = self.clone();
+            tasks.push(tokio::spawn(
+                async move { pipeline.run_catch_up_job().await },
+            ));
+        }
         for n in 0..workers.max(1) {
             let pipeline = self.clone();
             tasks.push(tokio::spawn(async move { pipeline.run_worker(n).await }));

@@ -91,6 +91,10 @@ impl NotifyPipeline {
         if let Ok(report) = &result {
             self.metrics
                 .set_subscriptions(i64::from(report.expires_at.is_some()));
+            if report.lost > 0 || report.created {
+                // Notifications may have gone nowhere while there was none.
+                self.request_catch_up();
+            }
         }
         result
     }

@@ -84,6 +84,11 @@ enum Endpoint {
     Lifecycle,
 }
 
+/// The inbox key of a new chat message: Graph's redeliveries and catch-up land on one row.
+pub(crate) fn message_dedupe_key(resource: &str) -> String {
+    format!("created:{resource}")
+}
+
 /// What to do with one valid item.
 fn inbox_item(
     endpoint: Endpoint,
@@ -112,7 +117,7 @@ fn inbox_item(
             // Graph redelivers a notification it got no timely answer for: one row per message.
             Ok(NewInboxItem {
                 kind: KIND_MESSAGE.to_owned(),
-                dedupe_key: Some(format!("created:{}", item.resource)),
+                dedupe_key: Some(message_dedupe_key(&item.resource)),
                 payload: raw,
             })
         }

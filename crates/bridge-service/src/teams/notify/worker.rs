@@ -274,6 +274,13 @@ impl NotifyPipeline {
     ) -> Result<Result<(String, Vec<LinkedMember>), &'static str>, CallError> {
         let graph = self.graph.client().await?;
         let message = graph.chat_message(chat_id, message_id).await?;
+        if let Some(at) = message.created_date_time {
+            // Catch-up starts after the newest message handled in each chat.
+            self.store
+                .advance_chat_cursor(chat_id, at, message_id, self.clock.now())
+                .await
+                .map_err(|e| CallError::Transient(format!("store: {e}")))?;
+        }
         let sender = sender_of(&message);
         let facts = MessageFacts {
             message_type: message.message_type.clone(),
@@ -643,7 +650,8 @@ impl NotifyPipeline {
     async fn lifecycle(&self, notification: &ChangeNotification) -> Result<(), CallError> {
         match &notification.lifecycle_event {
             Some(LifecycleEvent::SubscriptionRemoved) => {
-                tracing::warn!(subscription_id = %notification.subscription_id, "Graph removed the chat-message subscription; recreating it");
+                tracing::warn!(subscription_id = %notification.subscription_id, "Graph removed the chat-message subscription; recreating it and catching up");
+                self.request_catch_up();
                 self.ensure_subscription().await.map(|_| ())
             }
             Some(LifecycleEvent::ReauthorizationRequired) => {
@@ -675,8 +683,8 @@ impl NotifyPipeline {
                 }
             }
             Some(LifecycleEvent::Missed) => {
-                tracing::warn!(subscription_id = %notification.subscription_id, "Graph reports missed notifications");
-                self.metrics.discarded("missed");
+                tracing::warn!(subscription_id = %notification.subscription_id, "Graph reports missed notifications; catching up");
+                self.request_catch_up();
                 Ok(())
             }
             _ => Ok(()),

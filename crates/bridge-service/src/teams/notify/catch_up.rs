@@ -1,0 +1,192 @@
+//! Catch-up (B1): after downtime, a removed subscription or Graph's `missed` event, the linked
+//! users' chats are read since where the bridge last saw them (with each user's own delegated
+//! token) and the messages fed to the inbox as if Graph had notified them. The inbox's dedupe key
+//! and the delivery ledger keep this from notifying anything twice; the horizon and each user's
+//! connection time keep it from notifying anything old.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{AccountLink, NewInboxItem, link_token_context};
+use teams_graph::{GraphClient, TokenSet};
+
+use super::NotifyPipeline;
+use super::graph::CallError;
+use super::webhook::{KIND_MESSAGE, message_dedupe_key};
+
+/// The job lease's name: one replica catches up at a time.
+const JOB: &str = "teams-catch-up";
+/// Links read per page.
+const PAGE: u32 = 200;
+
+/// What one catch-up did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CatchUpReport {
+    pub users: usize,
+    /// Users skipped because their token has expired (the refresh job renews it).
+    pub users_without_token: usize,
+    pub chats: usize,
+    /// Messages put in the inbox (not already there).
+    pub queued: u64,
+    pub skipped: bool,
+}
+
+impl NotifyPipeline {
+    /// Asks the catch-up task to run soon.
+    pub(crate) fn request_catch_up(&self) {
+        self.catch_up.notify_one();
+    }
+
+    /// Runs catch-up whenever asked, until the process stops.
+    pub(crate) async fn run_catch_up_job(&self) {
+        loop {
+            self.catch_up.notified().await;
+            match self.catch_up_now().await {
+                Ok(report) if report.queued > 0 => {
+                    tracing::info!(?report, "chat messages caught up");
+                }
+                Ok(report) => tracing::debug!(?report, "catch-up found nothing new"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "catch-up failed; retrying in a minute");
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    self.catch_up.notify_one();
+                }
+            }
+        }
+    }
+
+    /// One catch-up over every connected user.
+    pub async fn catch_up_now(&self) -> Result<CatchUpReport, CallError> {
+        let horizon = self.settings.catch_up_horizon;
+        if horizon <= TimeDelta::zero() {
+            return Ok(CatchUpReport::default());
+        }
+        let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
+        let now = self.clock.now();
+        let Some(lease) = self
+            .store
+            .try_acquire_job(JOB, &self.instance, now + TimeDelta::minutes(30), now)
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(CatchUpReport {
+                skipped: true,
+                ..CatchUpReport::default()
+            });
+        };
+        let mut report = CatchUpReport::default();
+        let mut seen = HashSet::new();
+        let mut after: Option<String> = None;
+        let result = loop {
+            let links = match self
+                .store
+                .connected_links(after.as_deref(), PAGE)
+                .await
+                .map_err(store_err)
+            {
+                Ok(links) => links,
+                Err(err) => break Err(err),
+            };
+            let Some(last) = links.last() else {
+                break Ok(());
+            };
+            after = Some(last.mm_user_id.clone());
+            for link in &links {
+                if let Err(err) = self
+                    .catch_up_user(link, now - horizon, &mut seen, &mut report)
+                    .await
+                {
+                    // One user's failure (a revoked token, a throttled call) does not stop the
+                    // others; the next catch-up tries again.
+                    tracing::warn!(mm_user_id = %link.mm_user_id, error = %err, "could not catch up a user's chats");
+                }
+            }
+        };
+        if let Err(err) = self.store.release_job(&lease, self.clock.now()).await {
+            tracing::debug!(error = %err, "could not release the catch-up lease");
+        }
+        result.map(|()| report)
+    }
+
+    async fn catch_up_user(
+        &self,
+        link: &AccountLink,
+        horizon_start: DateTime<Utc>,
+        seen: &mut HashSet<String>,
+        report: &mut CatchUpReport,
+    ) -> Result<(), CallError> {
+        let Some(client) = self.user_client(link)? else {
+            report.users_without_token += 1;
+            return Ok(());
+        };
+        report.users += 1;
+        // Nothing from before the user connected: they did not ask for it then.
+        let floor = horizon_start.max(link.connected_at);
+        for chat_id in client.my_chats().await? {
+            if !seen.insert(chat_id.clone()) {
+                continue;
+            }
+            report.chats += 1;
+            let since = match self
+                .store
+                .chat_cursor(&chat_id)
+                .await
+                .map_err(|e| CallError::Transient(format!("store: {e}")))?
+            {
+                Some(cursor) => cursor.last_message_at.max(floor),
+                None => floor,
+            };
+            let messages = client.chat_messages_since(&chat_id, since, 50).await?;
+            let items: Vec<NewInboxItem> = messages
+                .iter()
+                // Created after the cursor: an old message edited since is not news.
+                .filter(|m| m.created_date_time.is_some_and(|at| at > since))
+                .filter(|m| m.message_type == "message")
+                .map(|m| {
+                    let resource = format!("chats('{chat_id}')/messages('{}')", m.id);
+                    NewInboxItem {
+                        kind: KIND_MESSAGE.to_owned(),
+                        dedupe_key: Some(message_dedupe_key(&resource)),
+                        payload: serde_json::json!({
+                            "subscriptionId": "catch-up",
+                            "changeType": "created",
+                            "resource": resource,
+                        })
+                        .to_string(),
+                    }
+                })
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            report.queued += self
+                .store
+                .enqueue(&items, self.clock.now())
+                .await
+                .map_err(|e| CallError::Transient(format!("store: {e}")))?;
+            self.wake_workers();
+        }
+        Ok(())
+    }
+
+    /// A Graph client with the user's delegated token, if it has not expired.
+    fn user_client(&self, link: &AccountLink) -> Result<Option<GraphClient>, CallError> {
+        let Some(sealed) = &link.token else {
+            return Ok(None);
+        };
+        let json = self
+            .sealer
+            .open_secret(sealed, &link_token_context(&link.mm_user_id))
+            .map_err(|e| CallError::Permanent(format!("a stored token cannot be opened: {e}")))?;
+        let tokens = TokenSet::from_json(&json)
+            .map_err(|e| CallError::Permanent(format!("a stored token is unreadable: {e}")))?;
+        if tokens.expires_at <= self.clock.now() + TimeDelta::minutes(1) {
+            return Ok(None);
+        }
+        let metrics = self.metrics.clone();
+        let client = GraphClient::new(self.graph.endpoints(), &tokens.access_token)?.with_observer(
+            std::sync::Arc::new(move |endpoint, status| metrics.graph_request(endpoint, status)),
+        );
+        Ok(Some(client))
+    }
+}
