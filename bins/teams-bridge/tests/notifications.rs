@@ -376,3 +376,133 @@ async fn messages_sent_while_the_bridge_was_down_are_caught_up_once() {
         assert_eq!(dms_containing(&b, &b.bob.mm_id, text), 1, "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_chats_mentions_skips_and_graph_economy() {
+    let b = linked_pair().await;
+    let chat = b.graph.add_chat(
+        ChatType::Group,
+        None,
+        &[&b.alice.ms_id, &b.bob.ms_id, &b.mallory_ms],
+    );
+    for person in [&b.alice, &b.bob] {
+        b.graph
+            .set_presence(&person.ms_id, Presence::new("Away", "Away"));
+    }
+    b.graph.reset_request_counts();
+
+    // Ten messages from an unlinked member reach both linked members, once each.
+    for n in 0..10 {
+        b.graph
+            .post_message(
+                &chat.id,
+                &b.mallory_ms,
+                NewMessage::html(&format!("<p>status {n}</p>")),
+            )
+            .expect("post");
+    }
+    for person in [&b.alice, &b.bob] {
+        assert!(
+            eventually(15, || async {
+                dms_containing(&b, &person.mm_id, "status ") == 10
+            })
+            .await,
+            "not all delivered to {}; log:\n{}",
+            person.mm_id,
+            b.log()
+        );
+    }
+    // Graph economy: one message fetch per message, the members once (cached), presence in
+    // batches: at most 1.1 Graph requests per delivered notification.
+    let counts = b.graph.request_counts();
+    let fetches = b
+        .graph
+        .request_count("GET /v1.0/chats/{chat_id}/messages/{message_id}");
+    let chats = b.graph.request_count("GET /v1.0/chats/{chat_id}");
+    let presence = b
+        .graph
+        .request_count("POST /v1.0/communications/getPresencesByUserId");
+    assert_eq!(fetches, 10, "{counts:?}");
+    assert_eq!(chats, 1, "members cached: {counts:?}");
+    assert!(presence <= 10, "{counts:?}");
+    let per_delivery = (fetches + chats + presence) as f64 / 20.0;
+    assert!(
+        per_delivery <= 1.1,
+        "{per_delivery} Graph requests per DM: {counts:?}"
+    );
+
+    // A mention of a linked user shows as their Mattermost username.
+    b.graph
+        .post_message(
+            &chat.id,
+            &b.mallory_ms,
+            NewMessage::html("<p>Over to you, <at id=\"0\">Bob Jones</at></p>")
+                .mention(&b.bob.ms_id, "Bob Jones"),
+        )
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            dms_containing(&b, &b.alice.mm_id, "Over to you, @bob") == 1
+        })
+        .await,
+        "{:?}",
+        b.dms_to(&b.alice.mm_id).last().map(|p| p.message.clone())
+    );
+
+    // Bots, apps and system events are never forwarded.
+    b.graph
+        .post_app_message(
+            &chat.id,
+            "app-1",
+            "Build bot",
+            NewMessage::html("<p>build green</p>"),
+        )
+        .expect("post");
+    let mut event = NewMessage::html("<systemEventMessage/>");
+    event.message_type = "systemEventMessage".into();
+    b.graph
+        .post_message(&chat.id, &b.mallory_ms, event)
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            b.metric("teams_bridge_notifications_discarded_total{reason=\"from_application\"}")
+                .await
+                >= 1.0
+                && b.metric("teams_bridge_notifications_discarded_total{reason=\"system_event\"}")
+                    .await
+                    >= 1.0
+        })
+        .await,
+        "{}",
+        b.metrics().await
+    );
+    assert_eq!(dms_containing(&b, &b.alice.mm_id, "build green"), 0);
+
+    // Bob turns notifications off: Alice still gets the next one, Bob does not.
+    b.slash(&b.bob.mm_id, "notifications off").await;
+    b.graph
+        .post_message(
+            &chat.id,
+            &b.mallory_ms,
+            NewMessage::html("<p>last call</p>"),
+        )
+        .expect("post");
+    assert!(
+        eventually(10, || async {
+            dms_containing(&b, &b.alice.mm_id, "last call") == 1
+        })
+        .await
+    );
+    assert_eq!(dms_containing(&b, &b.bob.mm_id, "last call"), 0);
+    assert!(
+        b.metric("teams_bridge_notifications_discarded_total{reason=\"notifications_off\"}")
+            .await
+            >= 1.0
+    );
+    // Delivered DMs are counted.
+    assert!(
+        b.metric("teams_bridge_notifications_delivered_total").await >= 22.0,
+        "{}",
+        b.metrics().await
+    );
+}

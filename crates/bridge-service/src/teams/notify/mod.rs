@@ -59,6 +59,13 @@ pub(crate) struct ChatInfo {
     pub(crate) members: Vec<bridge_core::notify::model::ChatMember>,
 }
 
+/// A cached chat, filled by the first caller; the others wait for that fetch.
+#[derive(Debug)]
+pub(crate) struct ChatEntry {
+    pub(crate) created: std::time::Instant,
+    pub(crate) info: tokio::sync::OnceCell<Arc<ChatInfo>>,
+}
+
 /// Everything the webhook, the workers and the subscription job share.
 pub struct NotifyPipeline {
     pub(crate) store: Store,
@@ -73,7 +80,8 @@ pub struct NotifyPipeline {
     pub(crate) settings: NotifySettings,
     /// A name for this process in claims, reservations and job leases.
     pub(crate) instance: String,
-    chats: Mutex<HashMap<String, (std::time::Instant, Arc<ChatInfo>)>>,
+    /// Chats by id: one fetch per chat however many workers ask at once, reused for a while.
+    chats: Mutex<HashMap<String, Arc<ChatEntry>>>,
     /// Direct channel ids by Mattermost user: opening one is a Mattermost call per DM otherwise.
     dm_channels: Mutex<HashMap<String, String>>,
     /// Mattermost usernames by user id, for mentions.
@@ -128,20 +136,27 @@ impl NotifyPipeline {
         self.wake.notify_one();
     }
 
-    pub(crate) fn cached_chat(&self, chat_id: &str) -> Option<Arc<ChatInfo>> {
-        let chats = self.chats.lock().ok()?;
-        let (at, info) = chats.get(chat_id)?;
-        (at.elapsed() < self.settings.members_ttl).then(|| info.clone())
-    }
-
-    pub(crate) fn remember_chat(&self, chat_id: &str, info: Arc<ChatInfo>) {
-        if let Ok(mut chats) = self.chats.lock() {
-            if chats.len() > 50_000 {
-                let ttl = self.settings.members_ttl;
-                chats.retain(|_, (at, _)| at.elapsed() < ttl);
-            }
-            chats.insert(chat_id.to_owned(), (std::time::Instant::now(), info));
+    /// The cache entry of a chat: the current one, or a fresh empty one when it is missing or
+    /// too old.
+    pub(crate) fn chat_entry(&self, chat_id: &str) -> Arc<ChatEntry> {
+        let ttl = self.settings.members_ttl;
+        let fresh = || {
+            Arc::new(ChatEntry {
+                created: std::time::Instant::now(),
+                info: tokio::sync::OnceCell::new(),
+            })
+        };
+        let Ok(mut chats) = self.chats.lock() else {
+            return fresh();
+        };
+        if chats.len() > 50_000 {
+            chats.retain(|_, entry| entry.created.elapsed() < ttl);
         }
+        let entry = chats.entry(chat_id.to_owned()).or_insert_with(fresh);
+        if entry.created.elapsed() >= ttl {
+            *entry = fresh();
+        }
+        entry.clone()
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

@@ -376,9 +376,15 @@ impl NotifyPipeline {
     }
 
     async fn chat(&self, chat_id: &str) -> Result<Arc<ChatInfo>, CallError> {
-        if let Some(info) = self.cached_chat(chat_id) {
-            return Ok(info);
-        }
+        let entry = self.chat_entry(chat_id);
+        entry
+            .info
+            .get_or_try_init(|| self.fetch_chat(chat_id))
+            .await
+            .cloned()
+    }
+
+    async fn fetch_chat(&self, chat_id: &str) -> Result<Arc<ChatInfo>, CallError> {
         let graph = self.graph.client().await?;
         let chat = graph.chat_with_members(chat_id).await?;
         let info = Arc::new(ChatInfo {
@@ -395,7 +401,6 @@ impl NotifyPipeline {
                 })
                 .collect(),
         });
-        self.remember_chat(chat_id, info.clone());
         Ok(info)
     }
 
