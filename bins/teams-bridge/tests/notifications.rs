@@ -506,3 +506,73 @@ async fn group_chats_mentions_skips_and_graph_economy() {
         b.metrics().await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_share_the_work_without_duplicates() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("PostgreSQL tests skipped: STORE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let b = Bridge::start_on_store(CommandSetup::ByHand, &database.url).await;
+    b.link_with_notifications(&b.alice).await;
+    b.link_with_notifications(&b.bob).await;
+    b.wait_for_subscription().await;
+    let (replica, replica_url) = b.start_replica().await;
+    let chat = b
+        .graph
+        .add_chat(ChatType::OneOnOne, None, &[&b.alice.ms_id, &b.bob.ms_id]);
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    const N: usize = 150;
+    for n in 0..N {
+        b.graph
+            .post_message(
+                &chat.id,
+                &b.alice.ms_id,
+                NewMessage::html(&format!("<p>item {n}.</p>")),
+            )
+            .expect("post");
+    }
+    assert!(
+        eventually(60, || async {
+            dms_containing(&b, &b.bob.mm_id, "item ") >= N
+        })
+        .await,
+        "{} of {N} delivered; log:\n{}\nreplica:\n{}",
+        dms_containing(&b, &b.bob.mm_id, "item "),
+        b.log(),
+        replica.log()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in 0..N {
+        assert_eq!(
+            dms_containing(&b, &b.bob.mm_id, &format!("item {n}.")),
+            1,
+            "item {n}"
+        );
+    }
+    // Both processes delivered some: the replica's workers claim from the shared inbox.
+    let delivered_by = |text: String| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("teams_bridge_notifications_delivered_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let first = delivered_by(b.metrics().await);
+    let second = delivered_by(
+        b.http
+            .get(format!("{replica_url}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text"),
+    );
+    eprintln!("delivered: first {first}, replica {second}");
+    assert_eq!(first + second, N as f64);
+    assert!(second > 0.0, "the replica did no work");
+    drop(replica);
+    drop(b);
+    drop(database);
+}

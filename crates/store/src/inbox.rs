@@ -8,6 +8,29 @@ use chrono::{DateTime, Utc};
 use crate::backend::{Backend, on_pool};
 use crate::{Store, StoreError};
 
+/// The PostgreSQL notification channel of new inbox items, followed by the schema's name.
+const INBOX_CHANNEL: &str = "bridge_inbox_";
+
+/// New-item signals from other processes (see [`Store::listen_inbox`]).
+pub struct InboxListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for InboxListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxListener").finish_non_exhaustive()
+    }
+}
+
+impl InboxListener {
+    /// Waits for the next signal. After a dropped connection it reconnects by itself; signals
+    /// sent meanwhile are lost, which only delays workers until their next poll.
+    pub async fn recv(&mut self) -> Result<(), StoreError> {
+        self.listener.recv().await?;
+        Ok(())
+    }
+}
+
 /// An item to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInboxItem {
@@ -104,7 +127,35 @@ impl Store {
             tx.commit().await?;
             inserted
         });
+        if inserted > 0
+            && let Backend::Postgres(pool) = &*self.backend
+        {
+            // Wakes the workers of every replica (see `InboxListener`); losing this only delays
+            // them until their next poll.
+            let _ = sqlx::query("SELECT pg_notify($1 || current_schema(), '')")
+                .bind(INBOX_CHANNEL)
+                .execute(pool)
+                .await;
+        }
         Ok(inserted)
+    }
+
+    /// Listens for new inbox items stored by any process on this database: PostgreSQL's
+    /// `LISTEN`, so replicas do not wait for their next poll. `None` on SQLite, where one process
+    /// holds the database and wakes its own workers.
+    pub async fn listen_inbox(&self) -> Result<Option<InboxListener>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pool) => {
+                // One channel per schema, so deployments sharing a database do not wake each other.
+                let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                    .fetch_one(pool)
+                    .await?;
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(&format!("{INBOX_CHANNEL}{schema}")).await?;
+                Ok(Some(InboxListener { listener }))
+            }
+        }
     }
 
     /// Claims up to `limit` ready items, oldest first, until `lease_until`. Concurrent callers

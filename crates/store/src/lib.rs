@@ -17,7 +17,7 @@ pub use backend::{BackendKind, MigrationReport, Store, StoreOptions, redact_url}
 pub use cursors::ChatCursor;
 pub use deliveries::{DeliveryState, Reservation};
 pub use error::{LinkConflict, StoreError};
-pub use inbox::{Claim, DeadLetter, InboxCounts, InboxItem, NewInboxItem};
+pub use inbox::{Claim, DeadLetter, InboxCounts, InboxItem, InboxListener, NewInboxItem};
 pub use job_leases::JobLease;
 pub use links::{AccountLink, NewLink, link_token_context};
 pub use mappings::LoginMapping;

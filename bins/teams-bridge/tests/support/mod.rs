@@ -23,6 +23,78 @@ pub fn free_port() -> SocketAddr {
     listener.local_addr().expect("addr")
 }
 
+/// A second `serve` process; killed when dropped.
+pub struct Replica {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Replica {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL database for one test, when `STORE_TEST_POSTGRES_URL` names a server;
+/// dropped with the guard.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<Self> {
+        let admin_url = std::env::var("STORE_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())?;
+        let name = format!("bridge_e2e_{}_{}", std::process::id(), free_port().port());
+        let admin = sqlx::PgPool::connect(&admin_url).await.expect("postgres");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("url");
+        url.set_path(&format!("/{name}"));
+        Some(Self {
+            url: url.to_string(),
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async code; a short-lived runtime on its own thread does the SQL.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// Runs `teams-bridge serve` on the configuration in `dir`, appending to `dir/service.log`.
 fn spawn_service(dir: &Path) -> Child {
     let log = std::fs::File::options()
@@ -100,6 +172,24 @@ impl Bridge {
     }
 
     pub async fn start_custom(setup: CommandSetup, options: EmulatorOptions) -> Self {
+        Self::start_full(setup, options, None).await
+    }
+
+    /// A bridge whose store is `store_url` (a PostgreSQL database, for replica tests).
+    pub async fn start_on_store(setup: CommandSetup, store_url: &str) -> Self {
+        Self::start_full(
+            setup,
+            EmulatorOptions::default(),
+            Some(store_url.to_owned()),
+        )
+        .await
+    }
+
+    async fn start_full(
+        setup: CommandSetup,
+        options: EmulatorOptions,
+        store_url: Option<String>,
+    ) -> Self {
         let listen = free_port();
         let public_url = format!("http://{listen}");
         let graph = GraphEmulator::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), options)
@@ -164,7 +254,8 @@ impl Bridge {
         };
 
         let dir = tempfile::tempdir().expect("tempdir");
-        let store_url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let store_url =
+            store_url.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
         let config = dir.path().join("teams-bridge.toml");
         std::fs::write(
             &config,
@@ -233,6 +324,48 @@ level = "info,teams_bridge=debug"
         };
         bridge.wait_ready().await;
         bridge
+    }
+
+    /// Another `serve` process on the same configuration, store and public URL (as replicas behind
+    /// one load balancer), listening on its own port. Returns it with its address once it answers.
+    pub async fn start_replica(&self) -> (Replica, String) {
+        let listen = free_port();
+        let config =
+            std::fs::read_to_string(self.dir.path().join("teams-bridge.toml")).expect("config");
+        let replica_dir = self.dir.path().join(format!("replica-{}", listen.port()));
+        std::fs::create_dir_all(&replica_dir).expect("replica dir");
+        let config = config
+            .lines()
+            .map(|line| {
+                if line.starts_with("listen = ") {
+                    format!("listen = \"{listen}\"")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(replica_dir.join("teams-bridge.toml"), config).expect("write");
+        let replica = Replica {
+            child: spawn_service(&replica_dir),
+            dir: replica_dir,
+        };
+        let url = format!("http://{listen}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{url}/healthz")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica not up; log:\n{}",
+                replica.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (replica, url)
     }
 
     /// Kills the service (SIGKILL: no shutdown) and leaves it down.

@@ -882,6 +882,35 @@ pub(crate) async fn inbox_concurrent_workers_never_share_an_item(store: &Store) 
     );
 }
 
+pub(crate) async fn inbox_listeners_hear_new_items_on_postgres(store: &Store) {
+    store.migrate().await.unwrap();
+    let Some(mut listener) = store.listen_inbox().await.unwrap() else {
+        assert_eq!(
+            store.kind(),
+            store::BackendKind::Sqlite,
+            "only SQLite has none"
+        );
+        return;
+    };
+    let item = |key: &str| NewInboxItem {
+        kind: "k".into(),
+        dedupe_key: Some(key.into()),
+        payload: "{}".into(),
+    };
+    store.enqueue(&[item("a")], at(0)).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("signalled")
+        .unwrap();
+    // A duplicate stores nothing and signals nothing.
+    store.enqueue(&[item("a")], at(0)).await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv())
+            .await
+            .is_err()
+    );
+}
+
 pub(crate) async fn deliveries_reserve_deliver_and_never_twice(store: &Store) {
     store.migrate().await.unwrap();
     let until = at(30_000);

@@ -163,6 +163,26 @@ impl NotifyPipeline {
         &self.metrics
     }
 
+    async fn relay_inbox_signals(&self) {
+        let mut listener = match self.store.listen_inbox().await {
+            Ok(Some(listener)) => listener,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for inbox signals; workers poll every second");
+                return;
+            }
+        };
+        loop {
+            match listener.recv().await {
+                Ok(()) => self.wake.notify_waiters(),
+                Err(err) => {
+                    tracing::debug!(error = %err, "inbox signal lost; listening again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// The background work: the subscription job and the workers, until the process stops.
     pub async fn run(self: Arc<Self>, workers: usize) {
         let subscription = {
@@ -172,6 +192,13 @@ impl NotifyPipeline {
         let mut tasks = Vec::new();
         // Whatever came in while the service was down.
         self.request_catch_up();
+        {
+            // Items stored by other replicas (PostgreSQL) wake this one's workers too.
+            let pipeline = self.clone();
+            tasks.push(tokio::spawn(
+                async move { pipeline.relay_inbox_signals().await },
+            ));
+        }
         {
             let pipeline = self.clone();
             tasks.push(tokio::spawn(
