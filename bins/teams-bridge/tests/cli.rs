@@ -448,9 +448,26 @@ fn sandbox_runs_the_service_against_both_seeded_emulators() {
         "{output}"
     );
     assert!(
-        output.contains("@alice clicked Enable notifications"),
+        output.contains("@alice clicked Enable notifications -> Chat notifications are on"),
         "{output}"
     );
+    // Notifications at work: a message to Alice while Away arrives as the bot's DM; the same
+    // while Available is held back.
+    assert!(
+        output.contains("the service subscribed to /chats/getAllMessages"),
+        "{output}"
+    );
+    assert!(
+        output.contains(
+            "bot -> @alice: **Bob Jones** in an MS Teams chat: > Are we still on for **3 pm**?"
+        ),
+        "{output}"
+    );
+    assert!(
+        output.contains("not forwarded: Alice is active in Teams"),
+        "{output}"
+    );
+    assert!(output.contains("/_emulator/presence/"), "{output}");
     assert!(output.contains("/_emulator/slash-commands"), "{output}");
     assert!(
         output.contains("Mattermost emulator") && output.contains("slash command: /msteams"),

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use graph_emulator::{
@@ -155,6 +156,9 @@ async fn start_graph(product: Product) -> Result<GraphEmulator, ServiceError> {
 struct Demo {
     alice: User,
     bob: User,
+    carol: User,
+    /// The one-on-one chat of Alice and Bob.
+    alice_bob_chat: String,
     group_chat: String,
 }
 
@@ -210,6 +214,8 @@ fn seed(graph: &GraphEmulator, public_url: &str) -> Demo {
     Demo {
         alice,
         bob,
+        carol,
+        alice_bob_chat: one.id,
         group_chat: group.id,
     }
 }
@@ -284,11 +290,11 @@ pub(crate) async fn run(
 
     let running = tokio::spawn(service.run(server::shutdown_signal()));
     let alice_line = if product == Product::Teams {
-        let steps = link_alice(&graph, &mattermost, &mm, &public_url, &demo.alice.id).await?;
+        let steps = scripted_demo(&graph, &mattermost, &mm, &demo, &public_url).await?;
         for step in steps {
             println!("  {step}");
         }
-        "linked just now through /msteams connect (see above), notifications on, Away in Teams"
+        "linked just now (see above), notifications on, Available in Teams"
     } else {
         "not linked, Away in Teams"
     };
@@ -299,9 +305,31 @@ pub(crate) async fn run(
     let mm_site = mattermost.site_url().to_string();
     let mm_site = mm_site.trim_end_matches('/');
     let slash = product.slash_command();
+    let by_hand = if product == Product::Teams {
+        format!(
+            "Chat notifications by hand (Alice is Available in Teams now, so nothing reaches her)\n  \
+             1. Make Alice Away in Teams (Offline works too; Available, Busy or DoNotDisturb hold messages back):\n     \
+             curl -s -X POST {control}presence/{alice} -H 'Content-Type: application/json' \\\n       \
+             -d '{{\"availability\":\"Away\",\"activity\":\"Away\"}}'\n  \
+             2. Post as Bob in the Alice-Bob chat (the emulator notifies the service, as Graph would):\n     \
+             curl -s -X POST {control}chats/{chat}/messages -H 'Content-Type: application/json' \\\n       \
+             -d '{{\"from\":\"{bob}\",\"html\":\"<p>Are you there, Alice?</p>\"}}'\n  \
+             3. A moment later the bot's DM is the last one at\n     \
+             curl -s {mm_site}/_emulator/users/{alice_mm}/direct-messages\n  \
+             Set her \"Available\" again and post: no DM; /metrics counts it as reason=\"active_in_teams\":\n     \
+             curl -s {public_url}/metrics | grep notifications_\n  \
+             {slash} notifications off (or on) as Alice stops (or restarts) them; run it as in \"Link Bob by hand\".\n\n",
+            alice = demo.alice.id,
+            chat = demo.alice_bob_chat,
+            bob = demo.bob.id,
+            alice_mm = mm.alice_id,
+        )
+    } else {
+        String::new()
+    };
     println!(
         "\n{name} sandbox: everything runs on this machine; Ctrl-C stops it and deletes its data.\n\n\
-         Service\n  {public_url}/healthz   {public_url}/readyz\n  store: {store_url}\n\n\
+         Service\n  {public_url}/healthz   {public_url}/readyz   {public_url}/metrics\n  store: {store_url}\n\n\
          Microsoft Graph emulator (tenant {tenant})\n  graph_url:  {graph_url}\n  login_url:  {login_url}\n  control:    {control}\n\n\
          Mattermost emulator\n  site:       {mm_site}   (REST /api/v4, WebSocket /api/v4/websocket)\n  control:    {mm_site}/_emulator/\n  \
          admin token: {admin_token}   slash command: {slash} -> {public_url}/mattermost/command\n\n\
@@ -309,6 +337,7 @@ pub(crate) async fn run(
          Alice Smith  @alice  alice@contoso.com  {alice_line}\n  \
          Bob Jones    @bob    bob@contoso.com    not linked, Available (id {bob_mm})\n  Carol White  @carol  carol@contoso.com  not linked, Busy\n  \
          Dan Brown    -       dan@contoso.com    Teams only, Offline\n  Chats: Alice-Bob, Bob-Dan, and the group \"Launch plan\"; Alice has a daily stand-up.\n\n\
+         {by_hand}\
          Link Bob by hand\n  \
          1. Run {slash} connect as Bob (the Mattermost emulator posts it to the service, as Mattermost would):\n     \
          curl -s -X POST {mm_site}/_emulator/slash-commands -H 'Content-Type: application/json' \\\n       \
@@ -318,15 +347,15 @@ pub(crate) async fn run(
          curl -s {mm_site}/_emulator/users/{bob_mm}/direct-messages\n  \
          Try {slash} status, settings or disconnect the same way.\n\n\
          More\n  curl -s {control} | head -c 600\n  \
-         curl -s -X POST {control}chats/{chat}/messages -H 'Content-Type: application/json' \\\n       \
-         -d '{{\"from\":\"{bob}\",\"html\":\"<p>Are you there, Alice?</p>\"}}'\n  \
+         curl -s -X POST {control}chats/{group}/messages -H 'Content-Type: application/json' \\\n       \
+         -d '{{\"from\":\"{carol}\",\"html\":\"<p>Slides are in the doc.</p>\"}}'\n  \
          curl -s {mm_site}/api/v4/users/me -H 'Authorization: Bearer {admin_token}'\n",
         name = product.display_name(),
         tenant = graph.tenant_id(),
         graph_url = graph.graph_url(),
         login_url = graph.login_url(),
-        chat = demo.group_chat,
-        bob = demo.bob.id,
+        group = demo.group_chat,
+        carol = demo.carol.id,
         bob_mm = mm.bob_id,
         channel = mm.channel_id,
         admin_token = mm.admin_token,
@@ -340,38 +369,76 @@ pub(crate) async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scripted part of the demo: Alice runs `/msteams connect`, follows the link through the
-/// Graph emulator's sign-in, gets the bot's confirmation and clicks "Enable notifications", all
-/// through the same HTTP endpoints a real Mattermost and Microsoft would call. Returns what
-/// happened, a line per step.
-async fn link_alice(
+/// How long the scripted demo waits for each thing it expects (the service answering, the
+/// subscription, a DM, a metric) before giving up with an error.
+const DEMO_WAIT: Duration = Duration::from_secs(30);
+
+/// The scripted part of the demo: Alice links her account and her notifications are shown at
+/// work, all through the same HTTP endpoints a real Mattermost and Microsoft would call. Returns
+/// what happened, a line per step.
+async fn scripted_demo(
     graph: &GraphEmulator,
     mattermost: &MattermostEmulator,
     mm: &MattermostSide,
+    demo: &Demo,
     public_url: &str,
-    alice_ms_id: &str,
 ) -> Result<Vec<String>, ServiceError> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ServiceError::Sandbox(format!("demo, HTTP client: {e}")))?;
+    // Wait until the service answers.
+    wait_for("the service to answer /healthz", || async {
+        http.get(format!("{public_url}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+            .then_some(())
+    })
+    .await?;
+    let mut steps = vec!["Scripted demo:".to_owned()];
+    link_alice(&http, graph, mattermost, mm, &demo.alice.id, &mut steps).await?;
+    show_notifications(&http, graph, mattermost, mm, demo, public_url, &mut steps).await?;
+    Ok(steps)
+}
+
+/// Polls `check` every 100 ms until it gives a value; after [`DEMO_WAIT`], an error saying what
+/// was awaited.
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> Result<T, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + DEMO_WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            return Err(ServiceError::Sandbox(format!(
+                "demo: gave up after {}s waiting for {what}; the log above may say why",
+                DEMO_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Alice runs `/msteams connect`, follows the link through the Graph emulator's sign-in, gets
+/// the bot's confirmation and clicks "Enable notifications".
+async fn link_alice(
+    http: &reqwest::Client,
+    graph: &GraphEmulator,
+    mattermost: &MattermostEmulator,
+    mm: &MattermostSide,
+    alice_ms_id: &str,
+    steps: &mut Vec<String>,
+) -> Result<(), ServiceError> {
     let fail = |what: &str| {
         let what = what.to_owned();
         move |e: String| ServiceError::Sandbox(format!("demo sign-in, {what}: {e}"))
     };
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| fail("HTTP client")(e.to_string()))?;
-    // Wait until the service answers.
-    for _ in 0..100 {
-        if http
-            .get(format!("{public_url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let mut steps = vec!["Scripted demo:".to_owned()];
     let outcome = mattermost
         .run_slash_command(&mm.alice_id, &mm.channel_id, "/msteams connect")
         .await
@@ -426,10 +493,118 @@ async fn link_alice(
         .as_str()
         .unwrap_or("")
         .to_owned();
-    mattermost
+    let clicked = mattermost
         .click_button(&mm.alice_id, &dm.id, &button)
         .await
         .map_err(|e| fail("Enable notifications")(e.to_string()))?;
-    steps.push("@alice clicked Enable notifications".into());
-    Ok(steps)
+    // The button runs the same code as `/msteams notifications on`; its answer says so.
+    let answer = clicked.ephemeral.map(|p| p.message).unwrap_or_default();
+    if !answer.starts_with("Chat notifications are on") {
+        return Err(fail("Enable notifications")(format!(
+            "the service answered `{answer}`"
+        )));
+    }
+    steps.push(format!(
+        "@alice clicked Enable notifications -> {}",
+        answer.split(':').next().unwrap_or(&answer)
+    ));
+    Ok(())
+}
+
+/// Presence-gated notifications at work: with Alice Away, Bob's Teams message becomes a DM from
+/// the bot; with Alice Available, the next one is held back. Leaves Alice Available.
+async fn show_notifications(
+    http: &reqwest::Client,
+    graph: &GraphEmulator,
+    mattermost: &MattermostEmulator,
+    mm: &MattermostSide,
+    demo: &Demo,
+    public_url: &str,
+    steps: &mut Vec<String>,
+) -> Result<(), ServiceError> {
+    let notification_url = format!("{public_url}/graph/notifications");
+    let subscription = wait_for("the service's chat-message subscription at Graph", || {
+        let found = graph
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.notification_url == notification_url);
+        std::future::ready(found)
+    })
+    .await?;
+    steps.push(format!(
+        "the service subscribed to {} at the Graph emulator (subscription {})",
+        subscription.resource, subscription.id
+    ));
+
+    let (alice, bob, chat) = (&demo.alice.id, &demo.bob.id, &demo.alice_bob_chat);
+    let post = |html: &str| {
+        graph
+            .post_message(chat, bob, NewMessage::html(html))
+            .map(|_| ())
+            .map_err(|e| ServiceError::Sandbox(format!("demo, Bob's Teams message: {e}")))
+    };
+
+    graph.set_presence(alice, Presence::new("Away", "Away"));
+    post("<p>Are we still on for <b>3 pm</b>?</p>")?;
+    steps.push(
+        "Alice is Away in Teams; Bob, in their Teams chat: \"Are we still on for 3 pm?\"".into(),
+    );
+    let dm = wait_for("the bot's DM to @alice about Bob's message", || {
+        let dm = mattermost
+            .direct_messages_to(&mm.alice_id)
+            .into_iter()
+            .find(|p| p.user_id == mm.bot_user_id && p.message.contains("3 pm"));
+        std::future::ready(dm)
+    })
+    .await?;
+    // The sender line and the quoted message, without the blank line and the Teams link.
+    let shown: Vec<&str> = dm
+        .message
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    steps.push(format!("bot -> @alice: {}", shown.join(" ")));
+
+    let held_back = "teams_bridge_notifications_discarded_total{reason=\"active_in_teams\"}";
+    let before = metric(http, public_url, held_back).await.unwrap_or(0.0);
+    graph.set_presence(alice, Presence::new("Available", "Available"));
+    post("<p>Never mind, I see you are online.</p>")?;
+    steps.push("Alice is Available in Teams; Bob: \"Never mind, I see you are online.\"".into());
+    wait_for("the service to hold back Bob's second message", || async {
+        metric(http, public_url, held_back)
+            .await
+            .filter(|n| *n > before)
+    })
+    .await?;
+    let forwarded = mattermost
+        .direct_messages_to(&mm.alice_id)
+        .iter()
+        .any(|p| p.message.contains("Never mind"));
+    if forwarded {
+        return Err(ServiceError::Sandbox(
+            "demo: Bob's second message reached Alice although she is Available in Teams".into(),
+        ));
+    }
+    steps.push(
+        "not forwarded: Alice is active in Teams, so the service held it back (see /metrics)"
+            .into(),
+    );
+    Ok(())
+}
+
+/// The value of one sample of the service's `/metrics`, if it answered and has it.
+async fn metric(http: &reqwest::Client, public_url: &str, sample: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{public_url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|line| {
+        line.strip_prefix(sample)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }

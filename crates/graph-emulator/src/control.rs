@@ -354,6 +354,8 @@ struct FaultBody {
     path: String,
     method: Option<String>,
     times: Option<u32>,
+    /// Only every `every`th matching request.
+    every: Option<u32>,
     /// `latency`, `throttle`, `unavailable` or `drop`.
     fault: String,
     latency_ms: Option<u64>,
@@ -380,6 +382,7 @@ async fn add_fault(State(shared): State<Arc<Shared>>, Json(body): Json<FaultBody
     let mut rule = FaultRule::new(&body.path, fault);
     rule.method = body.method.map(|m| m.to_ascii_uppercase());
     rule.times = body.times;
+    rule.every = body.every.map(|n| n.max(1));
     shared.lock().faults.push(rule);
     StatusCode::NO_CONTENT.into_response()
 }

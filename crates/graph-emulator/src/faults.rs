@@ -34,6 +34,10 @@ pub struct FaultRule {
     pub path: String,
     pub fault: Fault,
     pub times: Option<u32>,
+    /// Only every `n`th matching request (a steady share of failures, such as 1 in 10).
+    pub every: Option<u32>,
+    /// Matching requests seen so far, for `every`.
+    pub seen: u32,
 }
 
 impl FaultRule {
@@ -43,7 +47,15 @@ impl FaultRule {
             path: path.to_owned(),
             fault,
             times: None,
+            every: None,
+            seen: 0,
         }
+    }
+
+    /// Only every `n`th matching request gets the fault (`n` = 10: a tenth of them).
+    pub fn every(mut self, n: u32) -> Self {
+        self.every = Some(n.max(1));
+        self
     }
 
     pub fn method(mut self, method: &str) -> Self {
@@ -82,16 +94,25 @@ pub(crate) async fn middleware(
     let fault = {
         let mut tenant = shared.lock();
         tenant.count(format!("{method} {route}"));
-        let rule = tenant
-            .faults
-            .iter_mut()
-            .find(|rule| rule.matches(&method, &path));
-        rule.map(|rule| {
+        // The first matching rule that fires this time; rules with `every` count each match.
+        let mut chosen = None;
+        for rule in tenant.faults.iter_mut() {
+            if !rule.matches(&method, &path) {
+                continue;
+            }
+            if let Some(every) = rule.every {
+                rule.seen = rule.seen.wrapping_add(1);
+                if rule.seen % every != 0 {
+                    continue;
+                }
+            }
             if let Some(n) = rule.times.as_mut() {
                 *n -= 1;
             }
-            rule.fault.clone()
-        })
+            chosen = Some(rule.fault.clone());
+            break;
+        }
+        chosen
     };
     match fault {
         None => next.run(request).await,

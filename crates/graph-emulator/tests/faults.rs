@@ -143,3 +143,31 @@ async fn counters_are_per_route_and_resettable() {
         Some("5")
     );
 }
+
+#[tokio::test]
+async fn a_steady_share_of_requests_can_fail() {
+    let t = tenant().await;
+    let token = t.graph.user_token(CLIENT_ID, &t.alice.id);
+    let client = sdk(&t.graph, &token);
+    // One in five throttled, one in ten of the others unavailable.
+    t.graph.inject_fault(
+        FaultRule::new(
+            "/v1.0/me",
+            Fault::Throttle {
+                retry_after: Some("0".into()),
+            },
+        )
+        .every(5),
+    );
+    t.graph
+        .inject_fault(FaultRule::new("/v1.0/me", Fault::Unavailable).every(10));
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        let response = client.me().get_user().send().await.expect("send");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10);
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 4);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 36);
+    assert_eq!(statuses[4], 429, "the fifth");
+}
