@@ -151,15 +151,33 @@ async fn redelivered_and_forged_notifications_send_nothing_more() {
             .expect("post");
         assert_eq!(response.status(), 202);
     }
-    // A forged item (wrong clientState) beside a valid one: the forged one is dropped and counted,
-    // the batch is still accepted.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        dms_containing(&b, &b.bob.mm_id, "Report is ready"),
+        1,
+        "redeliveries send nothing more"
+    );
+
+    // A forged item (wrong clientState) beside a valid one, each naming another message: the
+    // forged one is dropped and counted, the valid one is stored, the batch is accepted.
+    let about = |message_id: &str, client_state: &str| {
+        json!({
+            "subscriptionId": subscription.id,
+            "clientState": client_state,
+            "changeType": "created",
+            "resource": format!("chats('{}')/messages('{}')", chat.id, message_id),
+        })
+    };
     let forged_before = b
         .metric("teams_bridge_notifications_discarded_total{reason=\"client_state\"}")
         .await;
     let response = b
         .http
         .post(&url)
-        .json(&json!({"value": [item("not-the-secret-at-all"), item(WEBHOOK_SECRET)]}))
+        .json(&json!({"value": [
+            about("1700000000001", "not-the-secret-at-all"),
+            about("1700000000002", WEBHOOK_SECRET),
+        ]}))
         .send()
         .await
         .expect("post");
@@ -169,12 +187,40 @@ async fn redelivered_and_forged_notifications_send_nothing_more() {
             .await,
         forged_before + 1.0
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        dms_containing(&b, &b.bob.mm_id, "Report is ready"),
-        1,
-        "redeliveries send nothing more"
+    let keys = inbox_keys(&b.store_url).await;
+    assert!(
+        keys.contains(&format!("created:{}:1700000000002", chat.id)),
+        "{keys:?}"
     );
+    assert!(
+        !keys.iter().any(|k| k.ends_with(":1700000000001")),
+        "{keys:?}"
+    );
+    // Nothing stored holds the webhook secret.
+    assert!(
+        !inbox_payloads(&b.store_url)
+            .await
+            .iter()
+            .any(|p| p.contains(WEBHOOK_SECRET))
+    );
+}
+
+async fn inbox_column(store_url: &str, column: &str) -> Vec<String> {
+    let pool = sqlx::SqlitePool::connect(store_url).await.expect("pool");
+    let rows: Vec<Option<String>> = sqlx::query_scalar(&format!("SELECT {column} FROM inbox"))
+        .fetch_all(&pool)
+        .await
+        .expect("inbox");
+    pool.close().await;
+    rows.into_iter().flatten().collect()
+}
+
+async fn inbox_keys(store_url: &str) -> Vec<String> {
+    inbox_column(store_url, "dedupe_key").await
+}
+
+async fn inbox_payloads(store_url: &str) -> Vec<String> {
+    inbox_column(store_url, "payload").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,4 +621,39 @@ async fn two_replicas_on_postgres_share_the_work_without_duplicates() {
     drop(replica);
     drop(b);
     drop(database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_keep_flowing_when_tokens_expire_mid_run() {
+    // Every token the identity platform issues lasts 4 seconds.
+    let b = Bridge::start_with(CommandSetup::ByHand, chrono::TimeDelta::seconds(4)).await;
+    b.link_with_notifications(&b.alice).await;
+    b.link_with_notifications(&b.bob).await;
+    b.wait_for_subscription().await;
+    let chat = b
+        .graph
+        .add_chat(ChatType::OneOnOne, None, &[&b.alice.ms_id, &b.bob.ms_id]);
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    for round in 0..3 {
+        let text = format!("round {round} done");
+        b.graph
+            .post_message(
+                &chat.id,
+                &b.alice.ms_id,
+                NewMessage::html(&format!("<p>{text}</p>")),
+            )
+            .expect("post");
+        assert!(
+            eventually(10, || async {
+                dms_containing(&b, &b.bob.mm_id, &text) == 1
+            })
+            .await,
+            "{text} not delivered; log:\n{}",
+            b.log()
+        );
+        // Past the lifetime of every token in use.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(!b.log().contains("dead-lettered"), "{}", b.log());
 }

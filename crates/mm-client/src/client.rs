@@ -100,6 +100,22 @@ struct CommandBody<'a> {
     icon_url: &'a str,
 }
 
+/// How long one request may take: the underlying client has no timeout of its own, and a hung
+/// request must not hold a worker (or a delivery reservation) for ever.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn timed<T>(
+    request: impl std::future::Future<Output = Result<T, mattermost_api::errors::ApiError>>,
+) -> Result<T, MmError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(MmError::Transport(format!(
+            "no answer within {} s",
+            REQUEST_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 impl MattermostClient {
     /// A client for the server at `site_url` (what Mattermost calls the Site URL, with or
     /// without a path prefix such as `https://example.com/chat`). Contacts nothing.
@@ -129,7 +145,7 @@ impl MattermostClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, MmError> {
-        Ok(self.api.query("GET", endpoint, None, None).await?)
+        timed(self.api.query("GET", endpoint, None, None)).await
     }
 
     async fn put<T: DeserializeOwned>(
@@ -138,7 +154,7 @@ impl MattermostClient {
         body: &impl Serialize,
     ) -> Result<T, MmError> {
         let body = serde_json::to_string(body).map_err(|e| MmError::Transport(e.to_string()))?;
-        Ok(self.api.query("PUT", endpoint, None, Some(&body)).await?)
+        timed(self.api.query("PUT", endpoint, None, Some(&body))).await
     }
 
     async fn post<T: DeserializeOwned>(
@@ -146,7 +162,7 @@ impl MattermostClient {
         endpoint: &str,
         body: &impl Serialize,
     ) -> Result<T, MmError> {
-        Ok(self.api.post(endpoint, None, body).await?)
+        timed(self.api.post(endpoint, None, body)).await
     }
 
     /// The account the token belongs to.
@@ -240,9 +256,11 @@ impl MattermostClient {
         }
         let endpoint = format!("channels/{}/posts", segment(channel_id)?);
         let since = since_ms.to_string();
-        let list: PostList = self
-            .api
-            .query("GET", &endpoint, Some(&[("since", since.as_str())]), None)
+        let list: PostList =
+            timed(
+                self.api
+                    .query("GET", &endpoint, Some(&[("since", since.as_str())]), None),
+            )
             .await?;
         let mut posts: Vec<Post> = list.posts.into_values().collect();
         posts.sort_by_key(|p| (p.create_at, p.id.clone()));
@@ -277,15 +295,13 @@ impl MattermostClient {
     /// The custom slash commands of a team, with their tokens. Needs `manage_slash_commands`
     /// (a system admin token), else [`MmError::Forbidden`].
     pub async fn commands(&self, team_id: &str) -> Result<Vec<CommandInfo>, MmError> {
-        Ok(self
-            .api
-            .query(
-                "GET",
-                "commands",
-                Some(&[("team_id", team_id), ("custom_only", "true")]),
-                None,
-            )
-            .await?)
+        timed(self.api.query(
+            "GET",
+            "commands",
+            Some(&[("team_id", team_id), ("custom_only", "true")]),
+            None,
+        ))
+        .await
     }
 
     /// Registers `spec` in the team, or brings the command registered before up to date (same

@@ -5,7 +5,7 @@ mod error;
 mod inbound;
 mod models;
 
-pub use client::MattermostClient;
+pub use client::{MattermostClient, REQUEST_TIMEOUT};
 pub use error::MmError;
 pub use inbound::{
     ActionRequest, ActionResponse, CommandResponse, PostUpdate, ResponseType, SlashCommandRequest,

@@ -172,7 +172,7 @@ impl Bridge {
     }
 
     pub async fn start_custom(setup: CommandSetup, options: EmulatorOptions) -> Self {
-        Self::start_full(setup, options, None).await
+        Self::start_full(setup, options, None, "").await
     }
 
     /// A bridge whose store is `store_url` (a PostgreSQL database, for replica tests).
@@ -181,14 +181,18 @@ impl Bridge {
             setup,
             EmulatorOptions::default(),
             Some(store_url.to_owned()),
+            "",
         )
         .await
     }
 
-    async fn start_full(
+    /// The most general start: emulator options, a store (SQLite in the test's directory when
+    /// `None`) and extra `[microsoft]` settings (TOML lines).
+    pub async fn start_full(
         setup: CommandSetup,
         options: EmulatorOptions,
         store_url: Option<String>,
+        extra_microsoft: &str,
     ) -> Self {
         let listen = free_port();
         let public_url = format!("http://{listen}");
@@ -283,6 +287,7 @@ graph_url = "{graph_url}"
 login_url = "{login_url}"
 billing_model = "evaluation"
 token_refresh_interval = 1
+{extra_microsoft}
 
 [log]
 level = "info,teams_bridge=debug"

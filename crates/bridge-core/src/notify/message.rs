@@ -7,6 +7,39 @@ use super::model::ChatKind;
 /// Most files a notification carries; more are only counted.
 pub const MAX_FILES: usize = 10;
 
+/// Longest DM, in characters: Mattermost refuses posts over 16,383 by default.
+pub const MAX_POST: usize = 16_000;
+
+/// `body` (Markdown) quoted in at most `budget` characters; cut on a line boundary when it is
+/// longer, with any open code fence closed and a note that it was shortened.
+fn quote_within(body: &str, budget: usize) -> String {
+    let quoted = html::quote(body);
+    if quoted.chars().count() <= budget {
+        return quoted;
+    }
+    let note = "\n>\n> _(message shortened; open it in Teams for the rest)_";
+    let mut keep = body.chars().count();
+    loop {
+        keep = keep * 3 / 4;
+        let mut cut: String = body.chars().take(keep).collect();
+        if let Some(newline) = cut.rfind('\n') {
+            cut.truncate(newline);
+        }
+        let fences = cut
+            .lines()
+            .filter(|l| l.trim_start().starts_with("```"))
+            .count();
+        if fences % 2 == 1 {
+            cut.push_str("\n```");
+        }
+        let mut quoted = html::quote(&cut);
+        quoted.push_str(note);
+        if quoted.chars().count() <= budget || keep == 0 {
+            return quoted;
+        }
+    }
+}
+
 /// What the DM says, gathered by the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification<'a> {
@@ -95,10 +128,7 @@ pub fn compose(n: &Notification<'_>) -> String {
             body.push_str(text);
         }
     }
-    if !body.is_empty() {
-        out.push('\n');
-        out.push_str(&html::quote(&body));
-    }
+    let mut footer = String::new();
     let left_out = n.files_left_out.len() + n.files_over_limit;
     if left_out > 0 {
         let names: Vec<String> = n
@@ -106,21 +136,29 @@ pub fn compose(n: &Notification<'_>) -> String {
             .iter()
             .map(|name| html::text_to_markdown(name))
             .collect();
-        out.push_str("\n\n_");
+        footer.push_str("\n\n_");
         if left_out == 1 {
-            out.push_str("1 file could not be attached");
+            footer.push_str("1 file could not be attached");
         } else {
-            out.push_str(&format!("{left_out} files could not be attached"));
+            footer.push_str(&format!("{left_out} files could not be attached"));
         }
         if !names.is_empty() {
-            out.push_str(&format!(" ({})", names.join(", ")));
+            // File names are the sender's: keep the note to a sane length.
+            let names: String = names.join(", ").chars().take(1_000).collect();
+            footer.push_str(&format!(" ({names})"));
         }
-        out.push_str("; open the message in Teams to see it._");
+        footer.push_str("; open the message in Teams to see it._");
     }
-    out.push_str(&format!(
+    footer.push_str(&format!(
         "\n\n[Open in Microsoft Teams]({})",
         teams_link(n.chat_id, n.message_id, n.web_url)
     ));
+    if !body.is_empty() {
+        let budget = MAX_POST.saturating_sub(out.chars().count() + footer.chars().count() + 1);
+        out.push('\n');
+        out.push_str(&quote_within(&body, budget));
+    }
+    out.push_str(&footer);
     out
 }
 
@@ -194,6 +232,25 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn long_messages_are_shortened_to_fit_a_post() {
+        let body = format!("```\n{}\n```\n", "line of code\n".repeat(3_000));
+        let cards = vec!["card text ".repeat(500)];
+        let n = Notification {
+            body_markdown: &body,
+            attachment_texts: &cards,
+            ..base()
+        };
+        let text = compose(&n);
+        assert!(text.chars().count() <= MAX_POST, "{}", text.chars().count());
+        assert!(text.contains("_(message shortened; open it in Teams for the rest)_"));
+        assert!(text.ends_with(")"), "the link survives");
+        let fences = text.lines().filter(|l| l.contains("```")).count();
+        assert_eq!(fences % 2, 0, "the code block is closed");
+        // A short message is untouched.
+        assert!(!compose(&base()).contains("shortened"));
     }
 
     #[test]

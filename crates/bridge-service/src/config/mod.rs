@@ -164,6 +164,9 @@ pub struct MicrosoftConfig {
     /// How far back chat notifications are caught up after downtime or a lost subscription
     /// (minutes; default 1440, 0 turns catch-up off).
     pub catch_up_horizon: chrono::TimeDelta,
+    /// How long a worker holds a claimed notification before another may take it over (seconds;
+    /// default 60): what a crashed worker delays.
+    pub notification_lease: chrono::TimeDelta,
 }
 
 /// Payment model for Microsoft Teams metered APIs (`model=` on subscriptions).

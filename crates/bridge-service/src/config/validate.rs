@@ -595,11 +595,15 @@ fn microsoft(r: &mut Reader) -> Option<MicrosoftConfig> {
     let token_refresh_margin = r
         .integer("microsoft", "token_refresh_margin", 60..=3000)
         .unwrap_or(600);
+    let notification_lease = r
+        .integer("microsoft", "notification_lease", 5..=600)
+        .unwrap_or(60);
     let catch_up_horizon = r
         .integer("microsoft", "catch_up_horizon", 0..=10080)
         .unwrap_or(1440);
     Some(MicrosoftConfig {
         catch_up_horizon: chrono::TimeDelta::minutes(catch_up_horizon),
+        notification_lease: chrono::TimeDelta::seconds(notification_lease),
         token_refresh_interval: std::time::Duration::from_secs(
             token_refresh_interval.unsigned_abs(),
         ),

@@ -170,7 +170,7 @@ impl TeamsApp {
                 lifecycle_url: config.server.endpoint("/graph/lifecycle"),
                 resource: resource.to_owned(),
                 batch_size: 64,
-                claim_lease: chrono::TimeDelta::minutes(2),
+                claim_lease: ms.notification_lease,
                 subscription_interval: Duration::from_secs(60),
                 members_ttl: Duration::from_secs(300),
                 max_attempts: 10,

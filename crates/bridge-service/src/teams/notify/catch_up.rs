@@ -19,6 +19,33 @@ const JOB: &str = "teams-catch-up";
 /// Links read per page.
 const PAGE: u32 = 200;
 
+/// Runs a Graph call again when Graph throttles it, after `Retry-After` (at most 10 s) or a
+/// growing pause, up to five times: catch-up reads many chats in a row and should not give up a
+/// user on one 429.
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, teams_graph::GraphError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match call().await.map_err(CallError::from) {
+            Err(CallError::Throttled(after)) if attempt < 5 => {
+                attempt += 1;
+                let pause = after
+                    .unwrap_or(std::time::Duration::from_millis(250 << attempt))
+                    .min(std::time::Duration::from_secs(10));
+                tokio::time::sleep(pause).await;
+            }
+            Err(CallError::Transient(_)) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// What one catch-up did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CatchUpReport {
@@ -28,6 +55,10 @@ pub struct CatchUpReport {
     pub chats: usize,
     /// Messages put in the inbox (not already there).
     pub queued: u64,
+    /// Users whose chats could not be listed, and chats that could not be read: the job runs
+    /// again a minute later.
+    pub failed_users: usize,
+    pub failed_chats: usize,
     pub skipped: bool,
 }
 
@@ -42,6 +73,11 @@ impl NotifyPipeline {
         loop {
             self.catch_up.notified().await;
             match self.catch_up_now().await {
+                Ok(report) if report.failed_users > 0 || report.failed_chats > 0 => {
+                    tracing::warn!(?report, "catch-up incomplete; trying again in a minute");
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    self.catch_up.notify_one();
+                }
                 Ok(report) if report.queued > 0 => {
                     tracing::info!(?report, "chat messages caught up");
                 }
@@ -93,12 +129,13 @@ impl NotifyPipeline {
             after = Some(last.mm_user_id.clone());
             for link in &links {
                 if let Err(err) = self
-                    .catch_up_user(link, now - horizon, &mut seen, &mut report)
+                    .catch_up_user(link, now - horizon, now, &mut seen, &mut report)
                     .await
                 {
                     // One user's failure (a revoked token, a throttled call) does not stop the
                     // others; the next catch-up tries again.
                     tracing::warn!(mm_user_id = %link.mm_user_id, error = %err, "could not catch up a user's chats");
+                    report.failed_users += 1;
                 }
             }
         };
@@ -112,6 +149,7 @@ impl NotifyPipeline {
         &self,
         link: &AccountLink,
         horizon_start: DateTime<Utc>,
+        started: DateTime<Utc>,
         seen: &mut HashSet<String>,
         report: &mut CatchUpReport,
     ) -> Result<(), CallError> {
@@ -122,51 +160,81 @@ impl NotifyPipeline {
         report.users += 1;
         // Nothing from before the user connected: they did not ask for it then.
         let floor = horizon_start.max(link.connected_at);
-        for chat_id in client.my_chats().await? {
-            if !seen.insert(chat_id.clone()) {
+        for chat_id in patiently(|| client.my_chats()).await? {
+            if seen.contains(&chat_id) {
                 continue;
             }
-            report.chats += 1;
-            let since = match self
-                .store
-                .chat_cursor(&chat_id)
-                .await
-                .map_err(|e| CallError::Transient(format!("store: {e}")))?
-            {
-                Some(cursor) => cursor.last_message_at.max(floor),
-                None => floor,
-            };
-            let messages = client.chat_messages_since(&chat_id, since, 50).await?;
-            let items: Vec<NewInboxItem> = messages
-                .iter()
-                // Created after the cursor: an old message edited since is not news.
-                .filter(|m| m.created_date_time.is_some_and(|at| at > since))
-                .filter(|m| m.message_type == "message")
-                .map(|m| {
-                    let resource = format!("chats('{chat_id}')/messages('{}')", m.id);
-                    NewInboxItem {
-                        kind: KIND_MESSAGE.to_owned(),
-                        dedupe_key: Some(message_dedupe_key(&resource)),
-                        payload: serde_json::json!({
-                            "subscriptionId": "catch-up",
-                            "changeType": "created",
-                            "resource": resource,
-                        })
-                        .to_string(),
-                    }
+            match self.catch_up_chat(&client, &chat_id, floor, started).await {
+                Ok(queued) => {
+                    // Done for this run; another member's token is tried if this one failed.
+                    seen.insert(chat_id);
+                    report.chats += 1;
+                    report.queued += queued;
+                }
+                Err(err) => {
+                    tracing::warn!(chat_id = %chat_id, error = %err, "could not catch up a chat; trying again later");
+                    report.failed_chats += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one chat since its watermark and queues what is new. The watermark (the chat
+    /// cursor) says "read through this time" and only catch-up moves it: live traffic must not, or
+    /// a message lost just before it would never be read.
+    async fn catch_up_chat(
+        &self,
+        client: &GraphClient,
+        chat_id: &str,
+        floor: DateTime<Utc>,
+        started: DateTime<Utc>,
+    ) -> Result<u64, CallError> {
+        let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
+        let since = match self.store.chat_cursor(chat_id).await.map_err(store_err)? {
+            Some(cursor) => cursor.last_message_at.max(floor),
+            None => floor,
+        };
+        let messages = patiently(|| client.chat_messages_since(chat_id, since, 50)).await?;
+        let items: Vec<NewInboxItem> = messages
+            .iter()
+            // Created after the watermark: an old message edited since is not news.
+            .filter(|m| m.created_date_time.is_some_and(|at| at > since))
+            .filter(|m| m.message_type == "message")
+            .map(|m| NewInboxItem {
+                kind: KIND_MESSAGE.to_owned(),
+                dedupe_key: Some(message_dedupe_key(chat_id, &m.id)),
+                payload: serde_json::json!({
+                    "subscriptionId": "catch-up",
+                    "changeType": "created",
+                    "resource": format!("chats('{chat_id}')/messages('{}')", m.id),
                 })
-                .collect();
-            if items.is_empty() {
-                continue;
-            }
-            report.queued += self
+                .to_string(),
+            })
+            .collect();
+        let queued = if items.is_empty() {
+            0
+        } else {
+            let n = self
                 .store
                 .enqueue(&items, self.clock.now())
                 .await
-                .map_err(|e| CallError::Transient(format!("store: {e}")))?;
+                .map_err(store_err)?;
             self.wake_workers();
-        }
-        Ok(())
+            n
+        };
+        // Everything created before this run started (less a minute for clock skew between
+        // Graph and us) has now been read or is in the inbox.
+        self.store
+            .advance_chat_cursor(
+                chat_id,
+                started - TimeDelta::minutes(1),
+                "catch-up",
+                self.clock.now(),
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(queued)
     }
 
     /// A Graph client with the user's delegated token, if it has not expired.

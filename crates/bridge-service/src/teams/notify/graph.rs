@@ -56,6 +56,8 @@ impl From<OAuthError> for CallError {
 
 struct Current {
     token: AppToken,
+    /// Renew this long before expiry: a fifth of the lifetime, at most 5 minutes.
+    margin: TimeDelta,
     client: Arc<GraphClient>,
 }
 
@@ -90,13 +92,13 @@ impl AppGraph {
         }
     }
 
-    /// A client with a valid app token (fetched or renewed when it has less than 5 minutes
-    /// left).
+    /// A client with a valid app token, fetched again when a fifth of its lifetime (at most 5
+    /// minutes) is left.
     pub(crate) async fn client(&self) -> Result<Arc<GraphClient>, CallError> {
         let mut current = self.current.lock().await;
         let now = self.clock.now();
         if let Some(c) = current.as_ref()
-            && !c.token.needs_refresh(now, TimeDelta::minutes(5))
+            && !c.token.needs_refresh(now, c.margin)
         {
             return Ok(c.client.clone());
         }
@@ -109,8 +111,10 @@ impl AppGraph {
             Arc::new(move |endpoint, status| metrics.graph_request(endpoint, status)),
         );
         let client = Arc::new(client);
+        let margin = ((token.expires_at - now) / 5).min(TimeDelta::minutes(5));
         *current = Some(Current {
             token,
+            margin,
             client: client.clone(),
         });
         Ok(client)

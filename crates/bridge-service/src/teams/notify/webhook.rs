@@ -84,9 +84,21 @@ enum Endpoint {
     Lifecycle,
 }
 
-/// The inbox key of a new chat message: Graph's redeliveries and catch-up land on one row.
-pub(crate) fn message_dedupe_key(resource: &str) -> String {
-    format!("created:{resource}")
+/// The inbox key of a new chat message: Graph's redeliveries and catch-up land on one row,
+/// whichever way the resource was spelled.
+pub(crate) fn message_dedupe_key(chat_id: &str, message_id: &str) -> String {
+    format!("created:{chat_id}:{message_id}")
+}
+
+/// The item as stored: without its clientState, so the database never holds the webhook secret.
+fn without_client_state(raw: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(mut item)) => {
+            item.remove("clientState");
+            serde_json::Value::Object(item).to_string()
+        }
+        _ => raw.to_owned(),
+    }
 }
 
 /// What to do with one valid item.
@@ -103,7 +115,7 @@ fn inbox_item(
             Ok(NewInboxItem {
                 kind: KIND_LIFECYCLE.to_owned(),
                 dedupe_key: None,
-                payload: raw,
+                payload: without_client_state(&raw),
             })
         }
         Endpoint::Changes => {
@@ -111,14 +123,14 @@ fn inbox_item(
                 // Edits and deletions are never notified: not worth a row or a Graph call.
                 return Err(bridge_core::notify::policy::SkipReason::Edited.label());
             }
-            if item.chat_message_ids().is_none() {
+            let Some((chat_id, message_id)) = item.chat_message_ids() else {
                 return Err(bridge_core::notify::policy::SkipReason::ChannelPost.label());
-            }
+            };
             // Graph redelivers a notification it got no timely answer for: one row per message.
             Ok(NewInboxItem {
                 kind: KIND_MESSAGE.to_owned(),
-                dedupe_key: Some(message_dedupe_key(&item.resource)),
-                payload: raw,
+                dedupe_key: Some(message_dedupe_key(&chat_id, &message_id)),
+                payload: without_client_state(&raw),
             })
         }
     }

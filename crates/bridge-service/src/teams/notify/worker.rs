@@ -148,9 +148,14 @@ impl NotifyPipeline {
                 Prepared::Dead(item, why) => {
                     report.dead += 1;
                     tracing::error!(item = item.claim.id, error = %why, "notification dead-lettered");
-                    self.store
+                    match self
+                        .store
                         .dead_letter_inbox(&item.claim, &why, self.clock.now())
-                        .await?;
+                        .await
+                    {
+                        Err(store::StoreError::LeaseLost { .. }) => {}
+                        other => other?,
+                    }
                 }
             }
         }
@@ -167,6 +172,9 @@ impl NotifyPipeline {
         let presences = match self.presences(&ids).await {
             Ok(p) => p,
             Err(err) => {
+                if err == CallError::Unauthorized {
+                    self.graph.drop_token().await;
+                }
                 for r in ready {
                     report.retried += 1;
                     self.retry(&r.item, &err, &mut report).await?;
@@ -274,13 +282,6 @@ impl NotifyPipeline {
     ) -> Result<Result<(String, Vec<LinkedMember>), &'static str>, CallError> {
         let graph = self.graph.client().await?;
         let message = graph.chat_message(chat_id, message_id).await?;
-        if let Some(at) = message.created_date_time {
-            // Catch-up starts after the newest message handled in each chat.
-            self.store
-                .advance_chat_cursor(chat_id, at, message_id, self.clock.now())
-                .await
-                .map_err(|e| CallError::Transient(format!("store: {e}")))?;
-        }
         let sender = sender_of(&message);
         let facts = MessageFacts {
             message_type: message.message_type.clone(),
@@ -486,19 +487,47 @@ impl NotifyPipeline {
             .collect())
     }
 
+    /// Keeps the claim on an item alive for the next step: extended when less than half the
+    /// lease is left. False when another worker has taken the item over (it finishes it).
+    async fn keep_claim(&self, item: &mut InboxItem) -> Result<bool, store::StoreError> {
+        let now = self.clock.now();
+        if item.claim.lease_expires_at - now > self.settings.claim_lease / 2 {
+            return Ok(true);
+        }
+        match self
+            .store
+            .extend_inbox_lease(&item.claim, now + self.settings.claim_lease)
+            .await
+        {
+            Ok(claim) => {
+                item.claim = claim;
+                Ok(true)
+            }
+            Err(store::StoreError::LeaseLost { .. }) => {
+                tracing::debug!(item = item.claim.id, "claim taken over by another worker");
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     async fn deliver(
         &self,
-        ready: Ready,
+        mut ready: Ready,
         presences: &HashMap<String, Presence>,
         report: &mut BatchReport,
     ) -> Result<(), store::StoreError> {
         let mut failure: Option<CallError> = None;
-        for recipient in &ready.recipients {
+        let recipients = std::mem::take(&mut ready.recipients);
+        for recipient in &recipients {
             if let Err(reason) = policy::presence_gate(presences.get(&recipient.microsoft_user_id))
             {
                 self.metrics.discarded(reason.label());
                 report.skipped += 1;
                 continue;
+            }
+            if !self.keep_claim(&mut ready.item).await? {
+                return Ok(());
             }
             match self.send_once(&ready, &recipient.mm_user_id).await {
                 Ok(true) => {
@@ -509,6 +538,13 @@ impl NotifyPipeline {
                     self.metrics.delivered(waited);
                 }
                 Ok(false) => {}
+                Err(CallError::Permanent(why)) => {
+                    // Mattermost refuses this recipient (deactivated, DMs not allowed): retrying
+                    // will not change that, and the others must not wait for it.
+                    tracing::warn!(mm_user_id = %recipient.mm_user_id, reason = %why, "Mattermost refused a notification DM; skipped");
+                    self.metrics.discarded("mattermost_refused");
+                    report.skipped += 1;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, mm_user_id = %recipient.mm_user_id, "could not send a notification; will retry");
                     failure = Some(err);
@@ -528,16 +564,16 @@ impl NotifyPipeline {
     async fn send_once(&self, ready: &Ready, mm_user_id: &str) -> Result<bool, CallError> {
         let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
         let now = self.clock.now();
-        let holder = format!("{}:{}", self.instance, ready.item.claim.id);
+        // The claim (worker and attempt): a worker that lost its claim to another cannot pass
+        // for it. The reservation outlives the claim by the longest a post can take.
+        let claim = &ready.item.claim;
+        let holder = format!("{}#{}#{}", claim.worker, claim.id, claim.attempt);
+        let until = now
+            + self.settings.claim_lease
+            + TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30));
         match self
             .store
-            .reserve_delivery(
-                mm_user_id,
-                &ready.key,
-                &holder,
-                now + self.settings.claim_lease,
-                now,
-            )
+            .reserve_delivery(mm_user_id, &ready.key, &holder, until, now)
             .await
             .map_err(store_err)?
         {
