@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use graph_emulator::{ChatType, EmulatorOptions, Fault, FaultRule, NewMessage, Presence};
 use support::*;
 
-/// Messages per run (each is one due notification). `FAULT_TEST_MESSAGES` overrides it.
+/// Messages per run (each is one due notification). The default keeps the README's test command
+/// quick; `FAULT_TEST_MESSAGES=10000` is the full run recorded in BENCHMARKS.md.
 fn message_count() -> usize {
     std::env::var("FAULT_TEST_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+        .unwrap_or(2_000)
 }
 
 /// How many DMs Bob has per message number.
@@ -49,7 +50,7 @@ async fn wait_for_count(b: &Bridge, at_least: usize, secs: u64) {
             "only {got} of {at_least} notifications after {secs} s; log:\n{}",
             tail(&b.log())
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -68,11 +69,23 @@ async fn faulty_run(mut b: Bridge, replica: bool) {
     } else {
         None
     };
-    let chat = b
-        .graph
-        .add_chat(ChatType::OneOnOne, None, &[&b.mallory_ms, &b.bob.ms_id]);
+    // Ten group chats with Mallory (not linked) writing, Bob away (notified) and Alice available
+    // (held back): every message is one due notification.
+    let chats: Vec<String> = (0..10)
+        .map(|i| {
+            b.graph
+                .add_chat(
+                    ChatType::Group,
+                    Some(&format!("stream {i}")),
+                    &[&b.mallory_ms, &b.bob.ms_id, &b.alice.ms_id],
+                )
+                .id
+        })
+        .collect();
     b.graph
         .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    b.graph
+        .set_presence(&b.alice.ms_id, Presence::new("Available", "Available"));
     // One Graph request in ten fails: half throttled (with Retry-After), half unavailable.
     b.graph.inject_fault(
         FaultRule::new(
@@ -92,7 +105,7 @@ async fn faulty_run(mut b: Bridge, replica: bool) {
     for i in 0..n {
         b.graph
             .post_message(
-                &chat.id,
+                &chats[i % chats.len()],
                 &b.mallory_ms,
                 NewMessage::html(&format!("<p>fault{i}x</p>")),
             )
@@ -134,7 +147,7 @@ async fn faulty_run(mut b: Bridge, replica: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_messages_through_faults_and_two_kills_arrive_exactly_once() {
+async fn messages_through_faults_and_two_kills_arrive_exactly_once() {
     let b = Bridge::start_full(
         CommandSetup::ByHand,
         EmulatorOptions::default(),

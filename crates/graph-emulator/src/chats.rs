@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -134,8 +135,45 @@ pub(crate) async fn list_messages(
         .get("$skiptoken")
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let mut messages: Vec<_> = tenant.messages.get(&chat_id).cloned().unwrap_or_default();
-    messages.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    // The one filter Graph supports here: `lastModifiedDateTime gt <time>`, which it requires to
+    // come with `$orderby=lastModifiedDateTime desc`.
+    let modified_after = match q.get("$filter") {
+        None => None,
+        Some(filter) => {
+            let Some(time) = filter
+                .strip_prefix("lastModifiedDateTime gt ")
+                .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+            else {
+                return Err(GraphError::bad_request(
+                    "Only lastModifiedDateTime gt <time> is supported in $filter.",
+                ));
+            };
+            if q.get("$orderby").map(String::as_str) != Some("lastModifiedDateTime desc") {
+                return Err(GraphError::bad_request(
+                    "$filter on lastModifiedDateTime needs $orderby=lastModifiedDateTime desc.",
+                ));
+            }
+            Some(time.with_timezone(&Utc))
+        }
+    };
+    let all = tenant
+        .messages
+        .get(&chat_id)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut messages: Vec<_> = all
+        .iter()
+        .filter(|m| modified_after.is_none_or(|after| m.last_modified > after))
+        .collect();
+    if modified_after.is_some() {
+        messages.sort_by(|a, b| {
+            b.last_modified
+                .cmp(&a.last_modified)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+    } else {
+        messages.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    }
     let page: Vec<Value> = messages
         .iter()
         .skip(skip)
@@ -153,11 +191,18 @@ pub(crate) async fn list_messages(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
         let base = format!("http://{host}");
-        body["@odata.nextLink"] = json!(format!(
+        let mut link = format!(
             "{base}/v1.0/chats/{}/messages?$top={top}&$skiptoken={}",
             url_escape(&chat_id),
             skip + top
-        ));
+        );
+        if let Some(after) = modified_after {
+            link.push_str(&format!(
+                "&$orderby=lastModifiedDateTime%20desc&$filter=lastModifiedDateTime%20gt%20{}",
+                url_escape(&crate::model::graph_time(after))
+            ));
+        }
+        body["@odata.nextLink"] = json!(link);
     }
     Ok(Json(body))
 }

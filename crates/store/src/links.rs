@@ -52,6 +52,13 @@ struct LinkRow {
     disconnected_at: Option<DateTime<Utc>>,
 }
 
+#[derive(sqlx::FromRow)]
+struct LinkWithPreference {
+    #[sqlx(flatten)]
+    link: LinkRow,
+    preference: Option<String>,
+}
+
 impl From<LinkRow> for AccountLink {
     fn from(row: LinkRow) -> Self {
         Self {
@@ -238,6 +245,45 @@ impl Store {
             .fetch_all(pool)
             .await?);
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The connected links of these Teams accounts, each with the value of the user preference
+    /// `preference` (if set): one query for a whole chat's members.
+    pub async fn connected_links_with_preference(
+        &self,
+        teams_user_ids: &[String],
+        preference: &str,
+    ) -> Result<Vec<(AccountLink, Option<String>)>, StoreError> {
+        if teams_user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::new();
+        // Bounded lists: a chat has at most a few hundred members, but keep statements small.
+        for chunk in teams_user_ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT l.mm_user_id, l.teams_user_id, l.teams_login, l.sealed_token, l.token_expires_at,
+                        l.connected_at, l.disconnected_at, p.value AS preference
+                 FROM account_links l
+                 LEFT JOIN user_preferences p ON p.mm_user_id = l.mm_user_id AND p.name = $1
+                 WHERE l.disconnected_at IS NULL AND l.teams_user_id IN ({})
+                 ORDER BY l.mm_user_id",
+                placeholders.join(", ")
+            );
+            let found: Vec<LinkWithPreference> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(&sql).bind(preference);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?
+            });
+            rows.extend(found);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.link.into(), r.preference))
+            .collect())
     }
 
     /// Connected links in Mattermost user id order, a page at a time: pass the last id seen.

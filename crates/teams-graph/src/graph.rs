@@ -314,10 +314,7 @@ impl GraphClient {
                     "more than {MAX_PAGES} pages of {label}"
                 )));
             }
-            let page: Page<T> = self
-                .send(label, Method::GET, url, None, headers)
-                .await?
-                .json()?;
+            let page: Page<T> = self.get_page(label, url, headers).await?;
             items.extend(page.value);
             next = page
                 .next_link
@@ -325,6 +322,41 @@ impl GraphClient {
                 .transpose()?;
         }
         Ok(items)
+    }
+
+    /// One page of a listing. A page that Graph throttles or fails for a moment is asked for again
+    /// (after `Retry-After`, at most 10 s, or a short growing pause; four times at most): a long
+    /// listing should not start over because one of its many pages hit a 429.
+    async fn get_page<T: serde::de::DeserializeOwned>(
+        &self,
+        label: &'static str,
+        url: Url,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Page<T>, GraphError> {
+        let mut attempt = 0u32;
+        loop {
+            let result = match self
+                .send(label, Method::GET, url.clone(), None, headers)
+                .await
+            {
+                Ok(answer) => answer.json(),
+                Err(err) => Err(err),
+            };
+            let pause = match &result {
+                Err(GraphError::Throttled { retry_after }) if attempt < 4 => {
+                    retry_after.unwrap_or(Duration::from_millis(250 << attempt))
+                }
+                Err(GraphError::Transport(_)) if attempt < 4 => {
+                    Duration::from_millis(250 << attempt)
+                }
+                Err(GraphError::Api { status, .. }) if *status >= 500 && attempt < 4 => {
+                    Duration::from_millis(250 << attempt)
+                }
+                _ => return result,
+            };
+            attempt += 1;
+            tokio::time::sleep(pause.min(Duration::from_secs(10))).await;
+        }
     }
 
     /// A `nextLink` to follow with our token: only on `graph_url`'s origin.

@@ -585,12 +585,39 @@ async fn messages_since_are_caught_up_oldest_first_across_pages() {
     );
     assert_eq!(since[3].body.content, "<p>one, edited</p>");
     assert!(since.iter().all(|m| m.chat_id == chat.id));
-    // Five messages two a page: three pages, followed through `@odata.nextLink`.
+    // Two a page, the filter kept through `@odata.nextLink`: three pages (the filter's time has
+    // milliseconds, as Graph's, so `seen` itself comes back from the emulator's finer clock and is
+    // dropped here).
     assert_eq!(
         t.graph.request_count("GET /v1.0/chats/{chat_id}/messages"),
         3
     );
     assert_eq!(calls_to(&calls, "chat_messages_since"), [200, 200, 200]);
+
+    // A page Graph throttles is asked for again, not the whole listing.
+    t.graph.reset_request_counts();
+    t.graph.inject_fault(
+        FaultRule::new(
+            "/v1.0/chats/",
+            Fault::Throttle {
+                retry_after: Some("0.1".into()),
+            },
+        )
+        .method("GET")
+        .every(2)
+        .times(1),
+    );
+    let again = graph
+        .chat_messages_since(&chat.id, seen.last_modified, 2)
+        .await
+        .expect("messages despite a 429");
+    assert_eq!(again.len(), 4);
+    assert_eq!(
+        t.graph.request_count("GET /v1.0/chats/{chat_id}/messages"),
+        4,
+        "page one, page two throttled, page two again, page three"
+    );
+    t.graph.clear_faults();
 
     let nothing = graph
         .chat_messages_since(&chat.id, Utc::now() + TimeDelta::hours(1), 50)
@@ -728,20 +755,34 @@ async fn throttling_and_outages_say_when_to_come_back() {
     );
     assert_eq!(calls_to(&calls, "chat_message"), [429]);
 
+    // A listing retries a throttled page (after Retry-After), and gives up after four retries.
     t.graph.inject_fault(
         FaultRule::new(
             "/v1.0/subscriptions",
             Fault::Throttle {
-                retry_after: Some("1.5".into()),
+                retry_after: Some("0.2".into()),
             },
         )
         .method("GET")
         .times(1),
     );
+    let started = std::time::Instant::now();
+    assert!(graph.list_subscriptions().await.is_ok());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    t.graph.inject_fault(
+        FaultRule::new(
+            "/v1.0/subscriptions",
+            Fault::Throttle {
+                retry_after: Some("0.05".into()),
+            },
+        )
+        .method("GET")
+        .times(5),
+    );
     assert_eq!(
         graph.list_subscriptions().await,
         Err(GraphError::Throttled {
-            retry_after: Some(Duration::from_millis(1500))
+            retry_after: Some(Duration::from_millis(50))
         })
     );
 

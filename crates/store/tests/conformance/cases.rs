@@ -202,6 +202,50 @@ pub(crate) async fn links_list_page_and_find_expiring_tokens(store: &Store) {
     );
 }
 
+pub(crate) async fn links_of_chat_members_come_with_their_preference(store: &Store) {
+    store.migrate().await.unwrap();
+    for (mm, teams) in [("mm-1", "t-1"), ("mm-2", "t-2"), ("mm-3", "t-3")] {
+        store
+            .link_account(&link(mm, teams, &sealed("x"), 0))
+            .await
+            .unwrap();
+    }
+    store.disconnect_account("mm-3", at(1)).await.unwrap();
+    store
+        .set_preference("mm-1", "notifications", "on", at(0))
+        .await
+        .unwrap();
+    store
+        .set_preference("mm-2", "other", "on", at(0))
+        .await
+        .unwrap();
+    let ids: Vec<String> = ["t-1", "t-2", "t-3", "t-unknown"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let found = store
+        .connected_links_with_preference(&ids, "notifications")
+        .await
+        .unwrap();
+    let summary: Vec<(String, Option<String>)> =
+        found.into_iter().map(|(l, p)| (l.mm_user_id, p)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("mm-1".to_owned(), Some("on".to_owned())),
+            ("mm-2".to_owned(), None)
+        ],
+        "connected links only, with that preference only"
+    );
+    assert!(
+        store
+            .connected_links_with_preference(&[], "notifications")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub(crate) async fn links_token_swap_only_replaces_the_expected_value(store: &Store) {
     store.migrate().await.unwrap();
     store

@@ -253,6 +253,24 @@ impl NotifyPipeline {
             .map_err(|e| CallError::Transient(format!("store: {e}")))
     }
 
+    /// Deletes finished inbox items and delivered ledger entries once they are older than the
+    /// catch-up horizon plus a day: until then they are what keeps catch-up and Graph's
+    /// redeliveries from notifying twice. Dead letters and pending items are never deleted.
+    pub(crate) async fn housekeeping(&self) {
+        let keep = self.settings.catch_up_horizon.max(TimeDelta::zero()) + TimeDelta::days(1);
+        let before = self.clock.now() - keep;
+        match self.store.purge_finished_inbox(before).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "old inbox items deleted"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not delete old inbox items"),
+        }
+        match self.store.purge_deliveries_before(before).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "old delivery records deleted"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not delete old delivery records"),
+        }
+    }
+
     /// Whether a chat-message subscription that has not expired is on record.
     pub(crate) async fn active_subscription(&self) -> Result<bool, store::StoreError> {
         let now = self.clock.now();
@@ -269,8 +287,15 @@ impl NotifyPipeline {
     pub(crate) async fn run_subscription_job(&self) {
         let mut ticker = tokio::time::interval(self.settings.subscription_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_housekeeping: Option<std::time::Instant> = None;
         loop {
             ticker.tick().await;
+            if last_housekeeping
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(3600))
+            {
+                self.housekeeping().await;
+                last_housekeeping = Some(std::time::Instant::now());
+            }
             match self.ensure_subscription().await {
                 Ok(report)
                     if report.created

@@ -207,7 +207,10 @@ impl NotifyPipeline {
         report: &mut BatchReport,
     ) -> Result<(), store::StoreError> {
         let now = self.clock.now();
-        if item.claim.attempt >= self.settings.max_attempts {
+        // Throttling says "later", not "never": it does not use up an item's attempts.
+        if item.claim.attempt >= self.settings.max_attempts
+            && !matches!(err, CallError::Throttled(_))
+        {
             report.dead += 1;
             tracing::error!(item = item.claim.id, error = %err, "notification failed too often; dead-lettered");
             return match self
@@ -280,6 +283,17 @@ impl NotifyPipeline {
         chat_id: &str,
         message_id: &str,
     ) -> Result<Result<(String, Vec<LinkedMember>), &'static str>, CallError> {
+        // The chat (cached) first: most chats of a tenant have nobody who wants notifications,
+        // and then the message is not worth a Graph request.
+        let chat = self.chat(chat_id).await?;
+        let linked = self.linked_members(&chat.members).await?;
+        if !linked.iter().any(|m| m.notifications_on) {
+            return Ok(Err(if linked.is_empty() {
+                SkipReason::NoLinkedRecipient.label()
+            } else {
+                SkipReason::NotificationsOff.label()
+            }));
+        }
         let graph = self.graph.client().await?;
         let message = graph.chat_message(chat_id, message_id).await?;
         let sender = sender_of(&message);
@@ -300,8 +314,6 @@ impl NotifyPipeline {
         else {
             return Ok(Err(SkipReason::SystemEvent.label()));
         };
-        let chat = self.chat(chat_id).await?;
-        let linked = self.linked_members(&chat.members).await?;
         let (due, off) = policy::recipients(&sender_id, &linked);
         for _ in &off {
             self.metrics.discarded(SkipReason::NotificationsOff.label());
@@ -314,7 +326,12 @@ impl NotifyPipeline {
             }));
         }
         let due: Vec<LinkedMember> = due.into_iter().cloned().collect();
-        let names = self.usernames(&linked).await;
+        // Usernames are only needed to show mentions.
+        let names = if message.mentions.is_empty() {
+            Usernames(HashMap::new())
+        } else {
+            self.usernames(&linked).await
+        };
         let text = self.compose(&message, &sender_name, &chat, chat_id, &names);
         Ok(Ok((text, due)))
     }
@@ -405,33 +422,26 @@ impl NotifyPipeline {
         Ok(info)
     }
 
-    /// The chat members who linked a Mattermost account, with their notification setting.
+    /// The chat members who linked a Mattermost account, with their notification setting: one
+    /// store query per message, however large the chat.
     async fn linked_members(&self, members: &[ChatMember]) -> Result<Vec<LinkedMember>, CallError> {
-        let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
-        let mut linked = Vec::new();
-        for member in members {
-            let Some(link) = self
-                .store
-                .connected_link_by_teams_user(&member.microsoft_user_id)
-                .await
-                .map_err(store_err)?
-            else {
-                continue;
-            };
-            let on = self
-                .store
-                .preference(&link.mm_user_id, NOTIFICATIONS)
-                .await
-                .map_err(store_err)?
-                .as_deref()
-                == Some("on");
-            linked.push(LinkedMember {
-                microsoft_user_id: member.microsoft_user_id.clone(),
+        let ids: Vec<String> = members
+            .iter()
+            .map(|m| m.microsoft_user_id.clone())
+            .collect();
+        let found = self
+            .store
+            .connected_links_with_preference(&ids, NOTIFICATIONS)
+            .await
+            .map_err(|e| CallError::Transient(format!("store: {e}")))?;
+        Ok(found
+            .into_iter()
+            .map(|(link, setting)| LinkedMember {
+                microsoft_user_id: link.teams_user_id,
                 mm_user_id: link.mm_user_id,
-                notifications_on: on,
-            });
-        }
-        Ok(linked)
+                notifications_on: setting.as_deref() == Some("on"),
+            })
+            .collect())
     }
 
     /// Mattermost usernames of the linked members, for mentions; one a user cannot be looked up
