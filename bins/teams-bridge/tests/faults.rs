@@ -130,7 +130,11 @@ async fn faulty_run(mut b: Bridge, replica: bool) {
             next_kill += 1;
         }
     }
-    wait_for_count(&b, n, 300).await;
+    let patience = std::env::var("FAULT_TEST_WAIT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    wait_for_count(&b, n, patience).await;
     // Give stragglers (retries, catch-up) time to show a duplicate if there were one.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let seen = tally(&b);
@@ -152,7 +156,7 @@ async fn messages_through_faults_and_two_kills_arrive_exactly_once() {
         CommandSetup::ByHand,
         EmulatorOptions::default(),
         None,
-        "notification_lease = 5",
+        "notification_lease = 5\ngraph_rate_limit = 0",
     )
     .await;
     faulty_run(b, false).await;
@@ -168,7 +172,7 @@ async fn the_same_with_two_replicas_on_postgres() {
         CommandSetup::ByHand,
         EmulatorOptions::default(),
         Some(database.url.clone()),
-        "notification_lease = 5",
+        "notification_lease = 5\ngraph_rate_limit = 0",
     )
     .await;
     faulty_run(b, true).await;

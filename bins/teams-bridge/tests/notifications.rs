@@ -657,3 +657,94 @@ async fn notifications_keep_flowing_when_tokens_expire_mid_run() {
     }
     assert!(!b.log().contains("dead-lettered"), "{}", b.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthorization_required_renews_the_subscription() {
+    let b = linked_pair().await;
+    let before = b.wait_for_subscription().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.graph
+        .trigger_lifecycle(
+            &before.id,
+            graph_emulator::LifecycleEvent::ReauthorizationRequired,
+        )
+        .expect("lifecycle");
+    assert!(
+        eventually(10, || async {
+            b.graph
+                .subscriptions()
+                .iter()
+                .any(|s| s.id == before.id && s.expires_at > before.expires_at)
+        })
+        .await,
+        "not renewed; log:\n{}",
+        b.log()
+    );
+    assert_eq!(b.graph.subscriptions().len(), 1, "renewed, not replaced");
+    // The stored expiry follows what Graph returned.
+    let store = b.store().await;
+    let stored = store
+        .subscription(&before.id)
+        .await
+        .expect("read")
+        .expect("row");
+    let now_at_graph = b
+        .graph
+        .subscriptions()
+        .into_iter()
+        .find(|s| s.id == before.id)
+        .expect("sub");
+    let gap = (stored.expires_at - now_at_graph.expires_at)
+        .num_milliseconds()
+        .abs();
+    assert!(
+        gap < 1000,
+        "stored {} vs Graph {}",
+        stored.expires_at,
+        now_at_graph.expires_at
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_requests_keep_to_the_configured_rate() {
+    let b = Bridge::start_full(
+        CommandSetup::ByHand,
+        graph_emulator::EmulatorOptions::default(),
+        None,
+        "graph_rate_limit = 2",
+    )
+    .await;
+    b.link_with_notifications(&b.alice).await;
+    b.link_with_notifications(&b.bob).await;
+    b.wait_for_subscription().await;
+    let chat = b
+        .graph
+        .add_chat(ChatType::OneOnOne, None, &[&b.alice.ms_id, &b.bob.ms_id]);
+    b.graph
+        .set_presence(&b.bob.ms_id, Presence::new("Away", "Away"));
+    let started = std::time::Instant::now();
+    for n in 0..6 {
+        b.graph
+            .post_message(
+                &chat.id,
+                &b.alice.ms_id,
+                NewMessage::html(&format!("<p>paced {n}</p>")),
+            )
+            .expect("post");
+    }
+    assert!(
+        eventually(30, || async {
+            dms_containing(&b, &b.bob.mm_id, "paced ") == 6
+        })
+        .await,
+        "log:\n{}",
+        b.log()
+    );
+    // Six message reads, the chat and at least one presence read at two a second (a burst of
+    // two allowed): three seconds at least.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -283,8 +283,7 @@ pub(crate) async fn send_message(
             content: item.content.unwrap_or_default(),
             mentions: parse_mentions(&body.mentions),
             attachments: body.attachments,
-            message_type: "message".into(),
-            event_detail: None,
+            ..NewMessage::html("")
         };
         let (message, outgoing) = tenant
             .post_message(&chat_id, Sender::User(user_id), new)

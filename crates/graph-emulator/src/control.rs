@@ -209,10 +209,29 @@ struct MentionBody {
     text: String,
 }
 
+/// A shared file: a link only (`url`), or with its bytes (`base64`), served by the emulator.
 #[derive(Debug, Deserialize)]
 struct FileBody {
     name: String,
-    url: String,
+    url: Option<String>,
+    base64: Option<String>,
+}
+
+/// A pasted image.
+#[derive(Debug, Deserialize)]
+struct ImageBody {
+    name: String,
+    base64: String,
+    #[serde(rename = "contentType")]
+    content_type: String,
+}
+
+fn base64_bytes(text: &str) -> Option<Vec<u8>> {
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim()).ok()
+}
+
+fn bad_base64() -> Response {
+    fail(StatusCode::BAD_REQUEST, "`base64` is not valid base64")
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +245,8 @@ struct MessageBody {
     mentions: Vec<MentionBody>,
     #[serde(default)]
     files: Vec<FileBody>,
+    #[serde(default)]
+    images: Vec<ImageBody>,
 }
 
 async fn post_message(
@@ -242,7 +263,22 @@ async fn post_message(
         message = message.mention(&mention.user_id, &mention.text);
     }
     for file in body.files {
-        message = message.file(&file.name, &file.url);
+        message = match (file.base64, file.url) {
+            (Some(content), _) => match base64_bytes(&content) {
+                Some(bytes) => message.shared_file(&file.name, bytes),
+                None => return bad_base64(),
+            },
+            (None, Some(url)) => message.file(&file.name, &url),
+            (None, None) => {
+                return fail(StatusCode::BAD_REQUEST, "a file needs `url` or `base64`");
+            }
+        };
+    }
+    for image in body.images {
+        match base64_bytes(&image.base64) {
+            Some(bytes) => message = message.image(&image.name, bytes, &image.content_type),
+            None => return bad_base64(),
+        }
     }
     let sender = match (body.from, body.from_app) {
         (Some(user), _) => Sender::User(user),

@@ -16,7 +16,7 @@ use crate::faults::FaultRule;
 use crate::model::{Chat, ChatMessage, ChatType, NewMessage, NewUser, Presence, Sender, User};
 use crate::state::{AppRegistration, DeliveryRecord, Principal, Tenant};
 use crate::subscriptions::{self, ChangeType, LifecycleEvent, Outgoing};
-use crate::{batch, calendar, chats, control, directory, faults, identity, presence};
+use crate::{batch, calendar, chats, control, directory, faults, files, identity, presence};
 
 /// Tuning for tests: Graph's real timeouts are the defaults.
 #[derive(Debug, Clone)]
@@ -555,6 +555,23 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(chats::get_user_chat_message),
         )
         .route(
+            "/chats/{chat_id}/messages/{message_id}/hostedContents",
+            get(files::list_hosted),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{message_id}/hostedContents/{hosted_id}",
+            get(files::get_hosted),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{message_id}/hostedContents/{hosted_id}/$value",
+            get(files::hosted_value),
+        )
+        .route("/shares/{share_id}/driveItem", get(files::drive_item))
+        .route(
+            "/shares/{share_id}/driveItem/content",
+            get(files::drive_item_content),
+        )
+        .route(
             "/chats/{chat_id}/messages/{message_id}/softDelete",
             post(chats::soft_delete),
         )
@@ -623,6 +640,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/$batch", post(batch::batch));
     Router::new()
         .nest("/v1.0", graph)
+        .route("/_layouts/15/download.aspx", get(files::download))
         .route("/{tenant}/oauth2/v2.0/authorize", get(identity::authorize))
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
         .nest("/_emulator", control::routes())

@@ -8,6 +8,7 @@ mod directory;
 mod emulator;
 mod error;
 mod faults;
+mod files;
 mod identity;
 mod model;
 mod presence;
@@ -20,7 +21,8 @@ pub use emulator::{EmulatorOptions, GraphEmulator, SubscriptionInfo};
 pub use error::EmulatorError;
 pub use faults::{Fault, FaultRule};
 pub use model::{
-    Chat, ChatMessage, ChatType, Mention, NewMessage, NewUser, Presence, Reaction, Sender, User,
+    Chat, ChatMessage, ChatType, DriveFile, HostedContent, Mention, NewMessage, NewUser, Presence,
+    Reaction, Sender, User,
 };
 pub use state::{AppRegistration, DeliveryRecord};
 pub use subscriptions::LifecycleEvent;

@@ -133,6 +133,28 @@ pub struct ChatMessage {
     pub last_modified: DateTime<Utc>,
     pub last_edited: Option<DateTime<Utc>>,
     pub deleted: Option<DateTime<Utc>>,
+    /// Pasted images, served at `.../messages/{id}/hostedContents/{hosted id}/$value`.
+    pub hosted_contents: Vec<HostedContent>,
+}
+
+/// A pasted image of a message (Graph's `chatMessageHostedContent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedContent {
+    /// Opaque and base64-looking, as Graph's are.
+    pub id: String,
+    /// Such as `image/png`.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A file in SharePoint or OneDrive that a message shares: Graph serves its bytes through
+/// `/shares/{u!base64url(content_url)}/driveItem/content`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveFile {
+    pub name: String,
+    /// The SharePoint URL a `reference` attachment carries.
+    pub content_url: String,
+    pub bytes: Vec<u8>,
 }
 
 /// What a test posts into a chat.
@@ -144,6 +166,11 @@ pub struct NewMessage {
     pub attachments: Vec<Value>,
     pub message_type: String,
     pub event_detail: Option<Value>,
+    /// Pasted images: an `<img src=".../hostedContents/{id}/$value">` for each is added to the
+    /// HTML body when the message is posted (the ids are known then).
+    pub images: Vec<(String, HostedContent)>,
+    /// Shared files whose bytes the emulator serves (see [`NewMessage::shared_file`]).
+    pub drive_files: Vec<DriveFile>,
 }
 
 impl NewMessage {
@@ -156,6 +183,8 @@ impl NewMessage {
             attachments: Vec::new(),
             message_type: "message".into(),
             event_detail: None,
+            images: Vec::new(),
+            drive_files: Vec::new(),
         }
     }
 
@@ -178,7 +207,8 @@ impl NewMessage {
         self
     }
 
-    /// Adds a shared file (a `reference` attachment to a SharePoint URL).
+    /// Adds a shared file (a `reference` attachment to a SharePoint URL) whose bytes the emulator
+    /// does not have: downloading it answers 404. See [`NewMessage::shared_file`].
     pub fn file(mut self, name: &str, content_url: &str) -> Self {
         let id = format!(
             "{:08X}-0000-4000-8000-{:012X}",
@@ -194,6 +224,45 @@ impl NewMessage {
             "thumbnailUrl": null,
             "teamsAppId": null,
         }));
+        self
+    }
+
+    /// Adds a pasted image (a hosted content): the HTML body gets an `<img>` whose `src` is the
+    /// image's Graph URL, `GET .../hostedContents/{id}/$value` answers `bytes` with
+    /// `content_type`. `name` becomes the image's `alt` text.
+    pub fn image(mut self, name: &str, bytes: impl Into<Vec<u8>>, content_type: &str) -> Self {
+        // Graph's ids are base64 of a descriptor of the stored object; these look alike.
+        let descriptor = format!(
+            "id=x_0-emu-d{}-{:032x},type=1,url=https://emulator.asm.skype.com/v1/objects/0-emu/views/imgo",
+            self.images.len(),
+            uuid::Uuid::new_v4().as_u128()
+        );
+        let id = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, descriptor);
+        self.images.push((
+            name.to_owned(),
+            HostedContent {
+                id,
+                content_type: content_type.to_owned(),
+                bytes: bytes.into(),
+            },
+        ));
+        self
+    }
+
+    /// Adds a shared file with its bytes: a `reference` attachment whose `contentUrl` is a
+    /// SharePoint URL the emulator serves through `GET /shares/{u!…}/driveItem/content` (a 302 to
+    /// a pre-authenticated download URL, as Graph answers).
+    pub fn shared_file(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        let content_url = format!(
+            "https://contoso.sharepoint.com/personal/emulator/Documents/Microsoft Teams Chat Files/{}/{name}",
+            uuid::Uuid::new_v4().simple()
+        );
+        self = self.file(name, &content_url);
+        self.drive_files.push(DriveFile {
+            name: name.to_owned(),
+            content_url,
+            bytes: bytes.into(),
+        });
         self
     }
 
@@ -222,6 +291,14 @@ impl Presence {
             activity: activity.into(),
         }
     }
+}
+
+/// Escapes text for an HTML attribute or text node.
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Percent-encodes what Teams deep links and OData contexts encode.

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::calendar::CalendarEvent;
 use crate::faults::FaultRule;
 use crate::model::{
-    Chat, ChatMessage, ChatType, NewMessage, NewUser, Presence, Sender, User, graph_time,
+    Chat, ChatMessage, ChatType, DriveFile, NewMessage, NewUser, Presence, Sender, User,
+    graph_time, html_escape,
 };
 use crate::subscriptions::{ChangeType, Outgoing, Subscription, Watched};
 
@@ -87,6 +88,11 @@ pub(crate) struct Tenant {
     pub(crate) faults: Vec<FaultRule>,
     pub(crate) counters: BTreeMap<String, u64>,
     pub(crate) deliveries: Vec<DeliveryRecord>,
+    /// Shared files by their SharePoint URL (what `reference` attachments carry).
+    pub(crate) drive_files: BTreeMap<String, DriveFile>,
+    /// Pre-authenticated download URLs handed out by `/shares/.../driveItem/content`: token to
+    /// (file URL, expiry).
+    pub(crate) download_tokens: HashMap<String, (String, DateTime<Utc>)>,
     clock_offset: TimeDelta,
     last_message_ms: i64,
 }
@@ -111,6 +117,8 @@ impl Tenant {
             faults: Vec::new(),
             counters: BTreeMap::new(),
             deliveries: Vec::new(),
+            drive_files: BTreeMap::new(),
+            download_tokens: HashMap::new(),
             clock_offset: TimeDelta::zero(),
             last_message_ms: 0,
         }
@@ -206,12 +214,33 @@ impl Tenant {
         }
         let now = self.now();
         let id = self.next_message_id(now);
+        let (mut content_type, mut content) = (new.content_type, new.content);
+        let mut hosted_contents = Vec::new();
+        if !new.images.is_empty() {
+            if content_type != "html" {
+                content = format!("<p>{}</p>", html_escape(&content));
+                content_type = "html".into();
+            }
+            for (name, image) in new.images {
+                content.push_str(&format!(
+                    r#"<p><img src="https://graph.microsoft.com/v1.0/chats/{chat_id}/messages/{id}/hostedContents/{}/$value" alt="{}" itemid="0-emu-{}"></p>"#,
+                    image.id,
+                    html_escape(&name),
+                    hosted_contents.len(),
+                ));
+                hosted_contents.push(image);
+            }
+        }
+        for file in new.drive_files {
+            self.drive_files.insert(file.content_url.clone(), file);
+        }
         let message = ChatMessage {
             id,
             chat_id: chat_id.to_owned(),
             from,
-            content_type: new.content_type,
-            content: new.content,
+            content_type,
+            content,
+            hosted_contents,
             mentions: new.mentions,
             attachments: new.attachments,
             reactions: Vec::new(),

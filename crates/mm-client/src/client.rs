@@ -7,8 +7,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::error::{MmError, redacted};
-use crate::models::{Attachment, CommandInfo, CommandSpec, NewPost, Post, PostProps, Team, User};
+use crate::error::{MmError, describe, redacted};
+use crate::models::{
+    Attachment, CommandInfo, CommandSpec, FileInfo, NewPost, Post, PostProps, Team, User,
+};
 
 /// Mattermost's answer when a trigger is taken in the team.
 const DUPLICATE_TRIGGER: &str = "api.command.duplicate_trigger.app_error";
@@ -20,6 +22,55 @@ const DUPLICATE_TRIGGER: &str = "api.command.duplicate_trigger.app_error";
 pub struct MattermostClient {
     api: Mattermost,
     site: Url,
+    /// For what mattermost_api cannot send (multipart uploads), made on first use and shared
+    /// by clones.
+    http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    token: SecretString,
+}
+
+/// A post with files, as `POST /posts` takes it.
+#[derive(Serialize)]
+struct PostWithFiles<'a> {
+    #[serde(flatten)]
+    post: &'a NewPost,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    file_ids: &'a [String],
+}
+
+/// A name Mattermost can store and a multipart header can carry: no quotes, backslashes,
+/// control characters or directories.
+fn upload_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .map(|c| if c.is_control() || c == '"' { '_' } else { c })
+        .collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "file".to_owned()
+    } else {
+        clean.to_owned()
+    }
+}
+
+/// A multipart boundary that does not occur in `bytes`.
+fn boundary_for(bytes: &[u8]) -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let boundary = format!("mm-client-{:016x}{:016x}", hasher.finish(), {
+            hasher.write_u8(1);
+            hasher.finish()
+        });
+        if !bytes
+            .windows(boundary.len())
+            .any(|w| w == boundary.as_bytes())
+        {
+            return boundary;
+        }
+    }
 }
 
 impl std::fmt::Debug for MattermostClient {
@@ -136,6 +187,8 @@ impl MattermostClient {
         Ok(Self {
             api,
             site: site_url.clone(),
+            http: std::sync::Arc::default(),
+            token: token.clone(),
         })
     }
 
@@ -197,6 +250,96 @@ impl MattermostClient {
     /// Posts as the token's account.
     pub async fn create_post(&self, post: &NewPost) -> Result<Post, MmError> {
         self.post("posts", post).await
+    }
+
+    /// Posts as the token's account with files attached: `file_ids` from
+    /// [`upload_file`](Self::upload_file) to the same channel (Mattermost drops ids that are not
+    /// the poster's unattached uploads there). No ids posts as [`create_post`](Self::create_post).
+    pub async fn create_post_with_files(
+        &self,
+        post: &NewPost,
+        file_ids: &[String],
+    ) -> Result<Post, MmError> {
+        self.post("posts", &PostWithFiles { post, file_ids }).await
+    }
+
+    /// Uploads a file to a channel (`POST /api/v4/files`, multipart), to attach to a post there
+    /// with [`create_post_with_files`](Self::create_post_with_files). A file over the server's
+    /// maximum size is refused with 413 ([`MmError::is_too_large`]). The name loses any
+    /// directory and characters a header cannot carry.
+    pub async fn upload_file(
+        &self,
+        channel_id: &str,
+        name: &str,
+        mut bytes: Vec<u8>,
+    ) -> Result<FileInfo, MmError> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            #[serde(default)]
+            file_infos: Vec<FileInfo>,
+        }
+        #[derive(Deserialize, Default)]
+        struct ErrorBody {
+            #[serde(default)]
+            id: String,
+            #[serde(default)]
+            message: String,
+        }
+        // Ids are alphanumeric; anything else would end up in the multipart headers.
+        if channel_id.is_empty() || !channel_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(MmError::NotFound);
+        }
+        let http = match self.http.get() {
+            Some(http) => http.clone(),
+            None => {
+                let built = reqwest::Client::builder()
+                    .timeout(REQUEST_TIMEOUT)
+                    .build()
+                    .map_err(|e| MmError::Transport(describe(&e.without_url())))?;
+                self.http.get_or_init(|| built).clone()
+            }
+        };
+        let url = crate::MattermostApi::new(&self.site)
+            .map_err(|_| MmError::InvalidUrl(redacted(&self.site)))?
+            .endpoint("files");
+        // The body is built around the bytes in place: one buffer, however large the file.
+        let boundary = boundary_for(&bytes);
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"channel_id\"\r\n\r\n{channel_id}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            upload_name(name)
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        bytes.reserve_exact(head.len() + tail.len());
+        bytes.splice(0..0, head.into_bytes());
+        bytes.extend_from_slice(tail.as_bytes());
+        let response = http
+            .post(url)
+            .bearer_auth(self.token.expose_secret())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| MmError::Transport(describe(&e.without_url())))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| MmError::Transport(describe(&e.without_url())))?;
+        if !(200..300).contains(&status) {
+            let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            return Err(MmError::from_status(status, error.id, error.message));
+        }
+        let uploaded: Uploaded = serde_json::from_slice(&body)
+            .map_err(|e| MmError::Transport(format!("unreadable upload answer: {e}")))?;
+        uploaded
+            .file_infos
+            .into_iter()
+            .next()
+            .ok_or_else(|| MmError::Transport("the upload answer names no file".into()))
     }
 
     /// A direct message from the token's account (`from_user_id`, usually the bot) to
@@ -418,6 +561,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn upload_names_and_boundaries_are_safe() {
+        assert_eq!(upload_name("../../etc/pa\"ss\nwd"), "pa_ss_wd");
+        assert_eq!(upload_name("C:\\Users\\x\\plan.docx"), "plan.docx");
+        assert_eq!(upload_name("  "), "file");
+        assert_eq!(upload_name(".."), "file");
+        assert_eq!(upload_name("Grüße.txt"), "Grüße.txt");
+        let a = boundary_for(b"data");
+        assert_ne!(a, boundary_for(b"data"));
+        assert!(a.starts_with("mm-client-") && a.len() == 42, "{a}");
+    }
+
+    #[test]
+    fn posts_with_files_carry_their_ids_only_when_there_are_some() {
+        let post = NewPost::new("c", "hi");
+        let with = serde_json::to_value(PostWithFiles {
+            post: &post,
+            file_ids: &["f1".to_owned()],
+        })
+        .expect("json");
+        assert_eq!(with["file_ids"], serde_json::json!(["f1"]));
+        assert_eq!(with["channel_id"], "c");
+        let without = serde_json::to_value(PostWithFiles {
+            post: &post,
+            file_ids: &[],
+        })
+        .expect("json");
+        assert!(without.get("file_ids").is_none(), "{without}");
     }
 
     #[test]

@@ -52,7 +52,13 @@ impl MmError {
         }
     }
 
-    fn from_status(status: u16, id: String, message: String) -> Self {
+    /// Whether Mattermost refused an upload for its size (413: over the server's maximum file
+    /// size).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::Api { status: 413, .. })
+    }
+
+    pub(crate) fn from_status(status: u16, id: String, message: String) -> Self {
         match status {
             401 => Self::Unauthorized,
             403 => Self::Forbidden(message),
@@ -87,7 +93,7 @@ impl From<ApiError> for MmError {
 }
 
 /// An error and its sources, `outer: inner: innermost`, so "error sending request" says why.
-fn describe(err: &dyn std::error::Error) -> String {
+pub(crate) fn describe(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

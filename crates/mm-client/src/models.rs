@@ -80,6 +80,26 @@ pub struct Post {
     pub create_at: i64,
     #[serde(default)]
     pub update_at: i64,
+    /// The files attached (see [`crate::MattermostClient::upload_file`]).
+    #[serde(default, deserialize_with = "null_as_empty_vec")]
+    pub file_ids: Vec<String>,
+}
+
+fn null_as_empty_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An uploaded file, as `POST /api/v4/files` answers it; attach it to a post by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FileInfo {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Bytes.
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub mime_type: String,
 }
 
 impl Post {

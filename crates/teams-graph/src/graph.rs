@@ -169,6 +169,22 @@ fn unsent(failure: GraphFailure) -> GraphError {
         other => other.to_string(),
     })
 }
+/// The error an unsuccessful answer stands for.
+pub(crate) fn error_of(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> GraphError {
+    match decode::<serde::de::IgnoredAny>(status, retry_after(headers), body) {
+        Err(err) => err,
+        Ok(_) => GraphError::Api {
+            status,
+            code: String::new(),
+            message: String::new(),
+        },
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(
     status: u16,
     retry_after: Option<Duration>,
@@ -295,6 +311,27 @@ impl GraphClient {
             retry_after,
             body,
         })
+    }
+
+    /// Sends one GET and hands back the response as it arrives (status and headers read, body
+    /// not yet), for downloads that must not be read whole; the observer hears of it once.
+    pub(crate) async fn get_streaming(
+        &self,
+        label: &'static str,
+        url: Url,
+    ) -> Result<reqwest::Response, GraphError> {
+        let mut handler = self.client.custom(Method::GET, None);
+        *AsMut::<Url>::as_mut(&mut handler) = url;
+        match handler.send().await {
+            Ok(response) => {
+                self.observe(label, response.status().as_u16());
+                Ok(response)
+            }
+            Err(failure) => {
+                self.observe(label, 0);
+                Err(unsent(failure))
+            }
+        }
     }
 
     /// GETs a collection and every page after it (`@odata.nextLink`), in the order served.

@@ -3,6 +3,7 @@
 mod chats;
 mod de;
 mod endpoints;
+mod files;
 mod graph;
 pub mod notifications;
 mod oauth;
@@ -18,6 +19,7 @@ pub use chats::{
     Mention, MessageSender,
 };
 pub use endpoints::{EndpointError, GraphEndpoints};
+pub use files::{Download, Downloaded, encode_sharing_url, hosted_content_ids};
 pub use graph::{GraphClient, GraphError, GraphObserver, MicrosoftUser};
 pub use notifications::{
     ChangeNotification, ItemError, LifecycleEvent, NotificationError, NotificationParseError,

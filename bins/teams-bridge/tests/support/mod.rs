@@ -181,7 +181,7 @@ impl Bridge {
             setup,
             EmulatorOptions::default(),
             Some(store_url.to_owned()),
-            "",
+            "graph_rate_limit = 0",
         )
         .await
     }

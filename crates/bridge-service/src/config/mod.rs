@@ -167,6 +167,9 @@ pub struct MicrosoftConfig {
     /// How long a worker holds a claimed notification before another may take it over (seconds;
     /// default 60): what a crashed worker delays.
     pub notification_lease: chrono::TimeDelta,
+    /// Graph requests a second this service makes with the app's token for notifications
+    /// (default 20, Graph's limit for reading chat messages per app and tenant; 0: no limit).
+    pub graph_rate_limit: u32,
 }
 
 /// Payment model for Microsoft Teams metered APIs (`model=` on subscriptions).

@@ -595,6 +595,9 @@ fn microsoft(r: &mut Reader) -> Option<MicrosoftConfig> {
     let token_refresh_margin = r
         .integer("microsoft", "token_refresh_margin", 60..=3000)
         .unwrap_or(600);
+    let graph_rate_limit = r
+        .integer("microsoft", "graph_rate_limit", 0..=10_000)
+        .unwrap_or(20);
     let notification_lease = r
         .integer("microsoft", "notification_lease", 5..=600)
         .unwrap_or(60);
@@ -604,6 +607,7 @@ fn microsoft(r: &mut Reader) -> Option<MicrosoftConfig> {
     Some(MicrosoftConfig {
         catch_up_horizon: chrono::TimeDelta::minutes(catch_up_horizon),
         notification_lease: chrono::TimeDelta::seconds(notification_lease),
+        graph_rate_limit: u32::try_from(graph_rate_limit).unwrap_or(20),
         token_refresh_interval: std::time::Duration::from_secs(
             token_refresh_interval.unsigned_abs(),
         ),

@@ -163,6 +163,7 @@ impl TeamsApp {
                 sign_in.endpoints.clone(),
                 clock.clone(),
                 metrics,
+                ms.graph_rate_limit,
             ),
             bot,
             NotifySettings {

@@ -61,8 +61,12 @@ struct Current {
     client: Arc<GraphClient>,
 }
 
+type Limiter = governor::DefaultDirectRateLimiter;
+
 /// The app's Graph access.
 pub(crate) struct AppGraph {
+    /// Requests a second for the tenant, shared by every worker of this process.
+    limiter: Option<Limiter>,
     oauth: Arc<OAuthClient>,
     endpoints: GraphEndpoints,
     clock: Arc<dyn Clock>,
@@ -82,8 +86,12 @@ impl AppGraph {
         endpoints: GraphEndpoints,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        requests_per_second: u32,
     ) -> Self {
+        let limiter = std::num::NonZeroU32::new(requests_per_second)
+            .map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
         Self {
+            limiter,
             oauth,
             endpoints,
             clock,
@@ -118,6 +126,13 @@ impl AppGraph {
             client: client.clone(),
         });
         Ok(client)
+    }
+
+    /// Waits until the tenant's request rate allows one more Graph request.
+    pub(crate) async fn permit(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
     }
 
     pub(crate) fn endpoints(&self) -> &GraphEndpoints {

@@ -17,7 +17,7 @@ use chrono::TimeDelta;
 use mm_client::{NewPost, PostProps};
 use store::{InboxItem, Reservation};
 use teams_graph::notifications::{ChangeNotification, LifecycleEvent};
-use teams_graph::{ChatMessage, MessageSender};
+use teams_graph::{ChatMessage, Downloaded, GraphClient, GraphError, MessageSender};
 
 use super::graph::CallError;
 use super::webhook::{KIND_LIFECYCLE, KIND_MESSAGE};
@@ -38,12 +38,116 @@ pub struct BatchReport {
     pub dead: usize,
 }
 
+/// Largest file copied into a DM. Mattermost's own default maximum is 100 MB (`MaxFileSize`);
+/// half of it keeps a worker's memory bounded (one file at a time, held while it is uploaded)
+/// and a DM from waiting on huge transfers. A server set lower answers 413, and the file is
+/// named in the DM instead.
+const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
+
+/// No new file transfer starts this long after a DM's first one: the others are named instead.
+const FILES_BUDGET: Duration = Duration::from_secs(120);
+
+/// Longest one file may take, download (with one retry) and upload together.
+const FILE_TRANSFER_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// A message ready for delivery: the DM's text and who may get it.
 struct Ready {
     item: InboxItem,
     key: String,
-    text: String,
+    /// Boxed: it is large, and most `Prepared` are not `Ready`.
+    text: Box<DmDraft>,
     recipients: Vec<LinkedMember>,
+}
+
+/// A file of the message to copy into the DM.
+#[derive(Debug, Clone)]
+enum FileSource {
+    /// A pasted image: the n-th (from 1) hosted content of the body.
+    Image { n: usize, hosted_id: String },
+    /// A shared file (`reference` attachment) with its SharePoint URL.
+    Shared { name: String, content_url: String },
+    /// A file attachment that names nothing to download.
+    Unavailable { name: String },
+}
+
+impl FileSource {
+    /// How the DM's note names it when it cannot be attached.
+    fn label(&self) -> String {
+        match self {
+            Self::Image { n, .. } => format!("image-{n}"),
+            Self::Shared { name, .. } | Self::Unavailable { name } => name.clone(),
+        }
+    }
+}
+
+/// The DM of a message, composed once its files are known (they are copied for each
+/// recipient, into that recipient's DM channel).
+struct DmDraft {
+    sender_name: String,
+    chat_kind: ChatKind,
+    topic: Option<String>,
+    member_count: usize,
+    body_markdown: String,
+    attachment_texts: Vec<String>,
+    chat_id: String,
+    message_id: String,
+    web_url: Option<String>,
+    /// At most [`MAX_FILES`], pasted images first.
+    files: Vec<FileSource>,
+    /// Files the message had beyond [`MAX_FILES`].
+    files_over_limit: usize,
+}
+
+impl DmDraft {
+    /// The text, naming the files that could not be attached.
+    fn text(&self, files_left_out: &[String]) -> String {
+        message::compose(&Notification {
+            sender_name: &self.sender_name,
+            chat_kind: self.chat_kind,
+            topic: self.topic.as_deref(),
+            member_count: self.member_count,
+            body_markdown: &self.body_markdown,
+            attachment_texts: &self.attachment_texts,
+            files_left_out,
+            files_over_limit: self.files_over_limit,
+            chat_id: &self.chat_id,
+            message_id: &self.message_id,
+            web_url: self.web_url.as_deref(),
+        })
+    }
+
+    /// How much longer than a plain post sending this DM may take.
+    fn file_time(&self) -> TimeDelta {
+        if self
+            .files
+            .iter()
+            .all(|f| matches!(f, FileSource::Unavailable { .. }))
+        {
+            return TimeDelta::zero();
+        }
+        TimeDelta::from_std(FILES_BUDGET + FILE_TRANSFER_TIMEOUT).unwrap_or(TimeDelta::minutes(4))
+    }
+}
+
+/// The extension for an image's content type (`image/png` is `png`).
+fn image_extension(content_type: Option<&str>) -> &'static str {
+    let media = content_type
+        .and_then(|t| t.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let subtype = media.strip_prefix("image/").unwrap_or_default();
+    match subtype {
+        "png" => "png",
+        "jpeg" | "jpg" | "pjpeg" => "jpg",
+        "gif" => "gif",
+        "webp" => "webp",
+        "bmp" => "bmp",
+        "svg+xml" => "svg",
+        "heic" => "heic",
+        "tiff" => "tiff",
+        _ => "bin",
+    }
 }
 
 enum Prepared {
@@ -282,7 +386,7 @@ impl NotifyPipeline {
         &self,
         chat_id: &str,
         message_id: &str,
-    ) -> Result<Result<(String, Vec<LinkedMember>), &'static str>, CallError> {
+    ) -> Result<Result<(Box<DmDraft>, Vec<LinkedMember>), &'static str>, CallError> {
         // The chat (cached) first: most chats of a tenant have nobody who wants notifications,
         // and then the message is not worth a Graph request.
         let chat = self.chat(chat_id).await?;
@@ -295,6 +399,7 @@ impl NotifyPipeline {
             }));
         }
         let graph = self.graph.client().await?;
+        self.graph.permit().await;
         let message = graph.chat_message(chat_id, message_id).await?;
         let sender = sender_of(&message);
         let facts = MessageFacts {
@@ -343,7 +448,7 @@ impl NotifyPipeline {
         chat: &ChatInfo,
         chat_id: &str,
         names: &Usernames,
-    ) -> String {
+    ) -> Box<DmDraft> {
         let mentions: Vec<Mention> = message
             .mentions
             .iter()
@@ -362,10 +467,34 @@ impl NotifyPipeline {
             html::text_to_markdown(&message.body.content)
         };
         let mut attachment_texts = Vec::new();
-        let mut files = Vec::new();
+        // Pasted images first, as the body shows them, then the shared files.
+        let mut files: Vec<FileSource> = if message.body.content_type.eq_ignore_ascii_case("html") {
+            teams_graph::hosted_content_ids(&message.body.content)
+                .into_iter()
+                .enumerate()
+                .map(|(i, hosted_id)| FileSource::Image {
+                    n: i + 1,
+                    hosted_id,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for attachment in &message.attachments {
             match attachment.content_type.as_str() {
-                "reference" | "file" => files.push(attachment.name.clone().unwrap_or_default()),
+                "reference" | "file" => {
+                    let name = attachment
+                        .name
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| "file".to_owned());
+                    files.push(match attachment.content_url.clone() {
+                        Some(content_url) if !content_url.trim().is_empty() => {
+                            FileSource::Shared { name, content_url }
+                        }
+                        _ => FileSource::Unavailable { name },
+                    });
+                }
                 "messageReference" => {}
                 t if t.starts_with("application/vnd.microsoft.card") => {
                     if let Some(text) = attachment.content.as_deref().and_then(card_text) {
@@ -377,19 +506,18 @@ impl NotifyPipeline {
         }
         let over = files.len().saturating_sub(MAX_FILES);
         files.truncate(MAX_FILES);
-        message::compose(&Notification {
-            sender_name,
+        Box::new(DmDraft {
+            sender_name: sender_name.to_owned(),
             chat_kind: chat.kind,
-            topic: chat.topic.as_deref(),
+            topic: chat.topic.clone(),
             member_count: chat.members.len(),
-            body_markdown: &body,
-            attachment_texts: &attachment_texts,
-            // Files are not copied yet: each is named, with the link to open the message.
-            files_left_out: &files,
+            body_markdown: body,
+            attachment_texts,
+            chat_id: chat_id.to_owned(),
+            message_id: message.id.clone(),
+            web_url: message.web_url.clone(),
+            files,
             files_over_limit: over,
-            chat_id,
-            message_id: &message.id,
-            web_url: message.web_url.as_deref(),
         })
     }
 
@@ -404,6 +532,7 @@ impl NotifyPipeline {
 
     async fn fetch_chat(&self, chat_id: &str) -> Result<Arc<ChatInfo>, CallError> {
         let graph = self.graph.client().await?;
+        self.graph.permit().await;
         let chat = graph.chat_with_members(chat_id).await?;
         let info = Arc::new(ChatInfo {
             kind: ChatKind::from_graph(&chat.chat_type),
@@ -481,6 +610,9 @@ impl NotifyPipeline {
             return Ok(HashMap::new());
         }
         let graph = self.graph.client().await?;
+        for _ in ids.chunks(teams_graph::MAX_PRESENCE_IDS) {
+            self.graph.permit().await;
+        }
         Ok(graph
             .presences_by_user_ids(ids)
             .await?
@@ -580,7 +712,9 @@ impl NotifyPipeline {
         let holder = format!("{}#{}#{}", claim.worker, claim.id, claim.attempt);
         let until = now
             + self.settings.claim_lease
-            + TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30));
+            + TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30))
+            // Copying the files happens under the reservation too.
+            + ready.text.file_time();
         match self
             .store
             .reserve_delivery(mm_user_id, &ready.key, &holder, until, now)
@@ -612,6 +746,9 @@ impl NotifyPipeline {
                 .map_err(store_err)?;
             return Ok(false);
         }
+        // Uploads are not posts: one left behind by a failed attempt is never shown, so the
+        // files are copied under the reservation, just before the one post that attaches them.
+        let (file_ids, left_out) = self.copy_files(&ready.text, &channel_id).await;
         let mut props = PostProps::default();
         props.extra.insert(
             POST_KEY.to_owned(),
@@ -619,10 +756,13 @@ impl NotifyPipeline {
         );
         let post = self
             .bot
-            .create_post(&NewPost {
-                props: Some(props),
-                ..NewPost::new(channel_id, ready.text.clone())
-            })
+            .create_post_with_files(
+                &NewPost {
+                    props: Some(props),
+                    ..NewPost::new(channel_id, ready.text.text(&left_out))
+                },
+                &file_ids,
+            )
             .await;
         let post = match post {
             Ok(post) => post,
@@ -743,6 +883,125 @@ impl NotifyPipeline {
     }
 }
 
+/// The files of a DM, copied from Teams into Mattermost.
+impl NotifyPipeline {
+    /// Copies the draft's files into the DM channel, one at a time (one file in memory): the ids
+    /// to attach, and the names of those that could not be (too large, unreadable, refused).
+    async fn copy_files(&self, dm: &DmDraft, channel_id: &str) -> (Vec<String>, Vec<String>) {
+        let mut ids = Vec::new();
+        let mut left_out = Vec::new();
+        if dm.files.is_empty() {
+            return (ids, left_out);
+        }
+        let graph = match self.graph.client().await {
+            Ok(graph) => Some(graph),
+            Err(err) => {
+                tracing::warn!(error = %err, "no Graph token to download a message's files; naming them instead");
+                None
+            }
+        };
+        let started = tokio::time::Instant::now();
+        for file in &dm.files {
+            let copied = match &graph {
+                None => Err("no Graph token".to_owned()),
+                Some(_) if started.elapsed() > FILES_BUDGET => {
+                    Err("the message's other files took too long".to_owned())
+                }
+                Some(graph) => tokio::time::timeout(
+                    FILE_TRANSFER_TIMEOUT,
+                    self.copy_file(graph, dm, file, channel_id),
+                )
+                .await
+                .unwrap_or_else(|_| Err("the transfer took too long".to_owned())),
+            };
+            match copied {
+                Ok(id) => ids.push(id),
+                Err(why) => {
+                    tracing::info!(
+                        message_id = %dm.message_id,
+                        file = %file.label(),
+                        reason = %why,
+                        "a file could not be attached to a notification; it is named instead"
+                    );
+                    left_out.push(file.label());
+                }
+            }
+        }
+        (ids, left_out)
+    }
+
+    /// Downloads one file (app token, at most [`MAX_FILE_BYTES`]) and uploads it to the DM
+    /// channel: the uploaded file's id, or why not.
+    async fn copy_file(
+        &self,
+        graph: &GraphClient,
+        dm: &DmDraft,
+        file: &FileSource,
+        channel_id: &str,
+    ) -> Result<String, String> {
+        let mut attempt = 0;
+        let downloaded = loop {
+            attempt += 1;
+            self.graph.permit().await;
+            let result = match file {
+                FileSource::Image { hosted_id, .. } => {
+                    graph
+                        .download_hosted_content(
+                            &dm.chat_id,
+                            &dm.message_id,
+                            hosted_id,
+                            MAX_FILE_BYTES,
+                        )
+                        .await
+                }
+                FileSource::Shared { content_url, .. } => {
+                    graph
+                        .download_shared_file(content_url, MAX_FILE_BYTES)
+                        .await
+                }
+                FileSource::Unavailable { .. } => {
+                    return Err("the attachment has no URL".to_owned());
+                }
+            };
+            // Throttling or a dropped connection get one more try; anything else is final.
+            let pause = match &result {
+                Err(GraphError::Throttled { retry_after }) => {
+                    retry_after.unwrap_or(Duration::from_secs(1))
+                }
+                Err(GraphError::Transport(_)) => Duration::from_secs(1),
+                _ => break result,
+            };
+            if attempt >= 2 {
+                break result;
+            }
+            tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
+        };
+        let download = match downloaded {
+            Ok(Downloaded::File(download)) => download,
+            Ok(Downloaded::TooLarge { limit, .. }) => {
+                return Err(format!("larger than {limit} bytes"));
+            }
+            Err(err) => return Err(format!("download failed: {err}")),
+        };
+        let name = match file {
+            FileSource::Image { n, .. } => format!(
+                "image-{n}.{}",
+                image_extension(download.content_type.as_deref())
+            ),
+            FileSource::Shared { name, .. } | FileSource::Unavailable { name } => name.clone(),
+        };
+        match self
+            .bot
+            .upload_file(channel_id, &name, download.bytes)
+            .await
+        {
+            Ok(info) => Ok(info.id),
+            Err(err) if err.is_too_large() => Err("over Mattermost's maximum file size".to_owned()),
+            Err(err) => Err(format!("upload failed: {err}")),
+        }
+    }
+}
+
 fn sender_of(message: &ChatMessage) -> Sender {
     match &message.from {
         MessageSender::User { id, display_name } => Sender::User {
@@ -764,4 +1023,65 @@ fn backoff(attempt: i64) -> Duration {
     let mut byte = [0u8; 1];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
     Duration::from_millis(base * 1000 / 2 + u64::from(byte[0]) * base * 1000 / 2 / 255)
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn draft(files: Vec<FileSource>, over: usize) -> DmDraft {
+        DmDraft {
+            sender_name: "Alice".into(),
+            chat_kind: ChatKind::OneOnOne,
+            topic: None,
+            member_count: 2,
+            body_markdown: "hi".into(),
+            attachment_texts: Vec::new(),
+            chat_id: "19:a@unq.gbl.spaces".into(),
+            message_id: "1".into(),
+            web_url: None,
+            files,
+            files_over_limit: over,
+        }
+    }
+
+    #[test]
+    fn images_are_named_by_their_content_type() {
+        assert_eq!(image_extension(Some("image/png")), "png");
+        assert_eq!(image_extension(Some("IMAGE/JPEG; q=1")), "jpg");
+        assert_eq!(image_extension(Some("image/svg+xml")), "svg");
+        assert_eq!(image_extension(Some("application/pdf")), "bin");
+        assert_eq!(image_extension(None), "bin");
+    }
+
+    #[test]
+    fn the_note_names_files_left_out_and_counts_those_over_the_limit() {
+        let files = vec![
+            FileSource::Image {
+                n: 1,
+                hosted_id: "aWQ=".into(),
+            },
+            FileSource::Shared {
+                name: "big.zip".into(),
+                content_url: "https://x.sharepoint.com/big.zip".into(),
+            },
+        ];
+        assert_eq!(files[0].label(), "image-1");
+        let dm = draft(files, 2);
+        let text = dm.text(&["big.zip".to_owned()]);
+        assert!(
+            text.contains("_3 files could not be attached (big.zip); open the message in Teams"),
+            "{text}"
+        );
+        assert!(!dm.text(&[]).contains("(big.zip)"));
+        assert!(dm.file_time() > TimeDelta::zero());
+        // Nothing to download: the reservation is a plain post's.
+        let named_only = draft(vec![FileSource::Unavailable { name: "x".into() }], 0);
+        assert_eq!(named_only.file_time(), TimeDelta::zero());
+        assert!(
+            named_only
+                .text(&["x".to_owned()])
+                .contains("_1 file could not be attached (x)")
+        );
+    }
 }
