@@ -88,6 +88,9 @@ pub struct NotifyPipeline {
     usernames: Mutex<HashMap<String, String>>,
     wake: tokio::sync::Notify,
     catch_up: tokio::sync::Notify,
+    /// Whether this process has asked for its start-up catch-up (after its first subscription
+    /// check, so that what arrives meanwhile is not missed and one run covers both).
+    start_caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for NotifyPipeline {
@@ -128,6 +131,7 @@ impl NotifyPipeline {
             usernames: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             catch_up: tokio::sync::Notify::new(),
+            start_caught_up: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -190,8 +194,6 @@ impl NotifyPipeline {
             async move { pipeline.run_subscription_job().await }
         };
         let mut tasks = Vec::new();
-        // Whatever came in while the service was down.
-        self.request_catch_up();
         {
             // Items stored by other replicas (PostgreSQL) wake this one's workers too.
             let pipeline = self.clone();

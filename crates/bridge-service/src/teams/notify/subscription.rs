@@ -91,8 +91,11 @@ impl NotifyPipeline {
         if let Ok(report) = &result {
             self.metrics
                 .set_subscriptions(i64::from(report.expires_at.is_some()));
-            if report.lost > 0 || report.created {
-                // Notifications may have gone nowhere while there was none.
+            let first = !self
+                .start_caught_up
+                .swap(true, std::sync::atomic::Ordering::SeqCst);
+            if first || report.lost > 0 || report.created {
+                // Whatever came while the service was down, or while there was no subscription.
                 self.request_catch_up();
             }
         }
