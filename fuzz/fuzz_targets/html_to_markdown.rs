@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let out = html::to_markdown(text, &mentions, &Names);
     assert!(out.chars().count() <= html::MAX_MARKDOWN + 64);
     for forbidden in ["@all", "@channel", "@here"] {
-        assert!(!out.to_lowercase().contains(forbidden), "{forbidden} in {out:?}");
+        assert!(
+            !out.to_lowercase().contains(forbidden),
+            "{forbidden} in {out:?}"
+        );
     }
     let plain = html::text_to_markdown(text);
     assert!(!plain.contains('<'), "raw < in {plain:?}");

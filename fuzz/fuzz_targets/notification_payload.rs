@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(items) = parse_notification_batch(data) {
         for item in items.into_iter().flatten() {
             let _ = item.item.chat_message_ids();
-            let again = ChangeNotification::from_stored(&item.raw).expect("a stored item reads back");
+            let again =
+                ChangeNotification::from_stored(&item.raw).expect("a stored item reads back");
             assert_eq!(again.subscription_id, item.item.subscription_id);
             assert_eq!(again.resource, item.item.resource);
         }
