@@ -27,6 +27,9 @@ use crate::teams::ports::NOTIFICATIONS;
 /// The post prop that names the Teams message a DM is about (`teams:<chat>:<message>`).
 const POST_KEY: &str = "ms_teams_message";
 
+/// How long a worker lets new items gather before claiming, when the queue is not full.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
 /// What one batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchReport {
@@ -198,13 +201,23 @@ impl NotifyPipeline {
     /// Runs worker `n` until the process stops.
     pub(crate) async fn run_worker(&self, n: usize) {
         let name = format!("{}-w{n}", self.instance);
+        let full = usize::try_from(self.settings.batch_size).unwrap_or(usize::MAX);
         loop {
             match self.process_batch(&name).await {
                 Ok(report) if report.claimed == 0 => {
                     // Nothing to do: sleep until the webhook stores something, or a second
                     // passes (retries come due, another replica's lease lapses).
-                    let _ =
+                    let woken =
                         tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+                    if woken.is_ok() {
+                        // Let a few more arrive, so one presence read serves several messages
+                        // (Graph cost at moderate load) for a few milliseconds of latency.
+                        tokio::time::sleep(BATCH_WINDOW).await;
+                    }
+                }
+                Ok(report) if report.claimed < full => {
+                    // A partial batch: the queue is drained; the same short wait before the next.
+                    tokio::time::sleep(BATCH_WINDOW).await;
                 }
                 Ok(_) => {}
                 Err(err) => {
