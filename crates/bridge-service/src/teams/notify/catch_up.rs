@@ -19,33 +19,6 @@ const JOB: &str = "teams-catch-up";
 /// Links read per page.
 const PAGE: u32 = 200;
 
-/// Runs a Graph call again when Graph throttles it, after `Retry-After` (at most 10 s) or a
-/// growing pause, up to five times: catch-up reads many chats in a row and should not give up a
-/// user on one 429.
-async fn patiently<T, F, Fut>(mut call: F) -> Result<T, CallError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, teams_graph::GraphError>>,
-{
-    let mut attempt = 0u32;
-    loop {
-        match call().await.map_err(CallError::from) {
-            Err(CallError::Throttled(after)) if attempt < 5 => {
-                attempt += 1;
-                let pause = after
-                    .unwrap_or(std::time::Duration::from_millis(250 << attempt))
-                    .min(std::time::Duration::from_secs(10));
-                tokio::time::sleep(pause).await;
-            }
-            Err(CallError::Transient(_)) if attempt < 5 => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// What one catch-up did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CatchUpReport {
@@ -160,7 +133,7 @@ impl NotifyPipeline {
         report.users += 1;
         // Nothing from before the user connected: they did not ask for it then.
         let floor = horizon_start.max(link.connected_at);
-        for chat_id in patiently(|| client.my_chats()).await? {
+        for chat_id in client.my_chats().await? {
             if seen.contains(&chat_id) {
                 continue;
             }
@@ -195,7 +168,7 @@ impl NotifyPipeline {
             Some(cursor) => cursor.last_message_at.max(floor),
             None => floor,
         };
-        let messages = patiently(|| client.chat_messages_since(chat_id, since, 50)).await?;
+        let messages = client.chat_messages_since(chat_id, since, 50).await?;
         let items: Vec<NewInboxItem> = messages
             .iter()
             // Created after the watermark: an old message edited since is not news.

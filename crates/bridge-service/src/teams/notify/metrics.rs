@@ -130,17 +130,9 @@ impl Metrics {
         self.discarded.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    pub fn discarded_count(&self, reason: &'static str) -> u64 {
-        self.discarded.get_or_create(&ReasonLabel { reason }).get()
-    }
-
     pub fn delivered(&self, latency: std::time::Duration) {
         self.delivered.inc();
         self.latency.observe(latency.as_secs_f64());
-    }
-
-    pub fn delivered_count(&self) -> u64 {
-        self.delivered.get()
     }
 
     pub fn delivery_failed(&self) {

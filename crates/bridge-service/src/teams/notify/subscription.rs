@@ -165,44 +165,53 @@ impl NotifyPipeline {
             Some((id, expires)) if !self.renewal_due(id, *expires, &stored, now) => {
                 report.expires_at = Some(*expires);
             }
-            Some((id, _)) => {
-                let renewed = match graph.renew_subscription(id, now + LIFETIME).await {
-                    Ok(renewed) => Some(renewed),
-                    Err(err) => match CallError::from(err) {
-                        CallError::NotFound => None,
-                        // An hour-capped tenant refuses a day: renew for what it grants.
-                        CallError::Permanent(_) => {
-                            Some(graph.renew_subscription(id, now + SHORT_LIFETIME).await?)
-                        }
-                        other => return Err(other),
-                    },
-                };
-                match renewed {
-                    Some(renewed) => {
-                        self.store
-                            .renew_subscription(id, renewed.expiration_date_time, now)
-                            .await
-                            .map_err(store_err)?;
-                        report.renewed = true;
-                        report.expires_at = Some(renewed.expiration_date_time);
-                    }
-                    None => {
-                        self.store
-                            .delete_subscription(id)
-                            .await
-                            .map_err(store_err)?;
-                        report.lost += 1;
-                        report.expires_at = Some(self.create(now).await?);
-                        report.created = true;
-                    }
+            Some((id, _)) => match self.renew(id, now).await? {
+                Some(expires_at) => {
+                    report.renewed = true;
+                    report.expires_at = Some(expires_at);
                 }
-            }
+                None => {
+                    self.store
+                        .delete_subscription(id)
+                        .await
+                        .map_err(store_err)?;
+                    report.lost += 1;
+                    report.expires_at = Some(self.create(now).await?);
+                    report.created = true;
+                }
+            },
             None => {
                 report.expires_at = Some(self.create(now).await?);
                 report.created = true;
             }
         }
         Ok(report)
+    }
+
+    /// Renews a subscription at Graph (which also reauthorizes it) and stores the expiry Graph
+    /// returned; `None` when Graph no longer has it. A tenant that caps lifetimes at an hour
+    /// refuses a day: it is renewed for what it grants.
+    pub(crate) async fn renew(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, CallError> {
+        let graph = self.graph.client().await?;
+        let renewed = match graph.renew_subscription(id, now + LIFETIME).await {
+            Ok(renewed) => renewed,
+            Err(err) => match CallError::from(err) {
+                CallError::NotFound => return Ok(None),
+                CallError::Permanent(_) => {
+                    graph.renew_subscription(id, now + SHORT_LIFETIME).await?
+                }
+                other => return Err(other),
+            },
+        };
+        self.store
+            .renew_subscription(id, renewed.expiration_date_time, now)
+            .await
+            .map_err(|e| CallError::Transient(format!("store: {e}")))?;
+        Ok(Some(renewed.expiration_date_time))
     }
 
     async fn create(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, CallError> {

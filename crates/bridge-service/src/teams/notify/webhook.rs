@@ -11,12 +11,11 @@ use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use secrecy::SecretString;
+use secrecy::ExposeSecret as _;
 use store::NewInboxItem;
 use teams_graph::notifications::{self, ChangeNotification};
 
 use super::NotifyPipeline;
-use crate::teams::http::same_secret;
 
 /// Graph's batches are small; anything above this is not Graph.
 pub(crate) const BODY_LIMIT: usize = 1 << 20;
@@ -148,7 +147,6 @@ async fn accept(pipeline: &NotifyPipeline, endpoint: Endpoint, body: &[u8]) -> R
                 .into_response();
         }
     };
-    let secret: &SecretString = &pipeline.webhook_secret;
     let mut items = Vec::new();
     for entry in batch {
         let raw = match entry {
@@ -159,8 +157,10 @@ async fn accept(pipeline: &NotifyPipeline, endpoint: Endpoint, body: &[u8]) -> R
                 continue;
             }
         };
-        let client_state = SecretString::from(raw.item.client_state.clone().unwrap_or_default());
-        if !same_secret(&client_state, secret) {
+        if !raw
+            .item
+            .client_state_matches(pipeline.webhook_secret.expose_secret())
+        {
             tracing::warn!(
                 subscription_id = %raw.item.subscription_id,
                 "dropped a Graph notification whose clientState does not match microsoft.webhook_secret"

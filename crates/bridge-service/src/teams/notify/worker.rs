@@ -859,31 +859,13 @@ impl NotifyPipeline {
                 self.ensure_subscription().await.map(|_| ())
             }
             Some(LifecycleEvent::ReauthorizationRequired) => {
-                let graph = self.graph.client().await?;
-                match graph
-                    .renew_subscription(
-                        &notification.subscription_id,
-                        self.clock.now() + TimeDelta::hours(24),
-                    )
-                    .await
+                match self
+                    .renew(&notification.subscription_id, self.clock.now())
+                    .await?
                 {
-                    Ok(renewed) => {
-                        let _ = self
-                            .store
-                            .renew_subscription(
-                                &notification.subscription_id,
-                                renewed.expiration_date_time,
-                                self.clock.now(),
-                            )
-                            .await;
-                        Ok(())
-                    }
-                    Err(err) => match CallError::from(err) {
-                        CallError::NotFound | CallError::Permanent(_) => {
-                            self.ensure_subscription().await.map(|_| ())
-                        }
-                        other => Err(other),
-                    },
+                    Some(_) => Ok(()),
+                    // Gone already: the job recreates it.
+                    None => self.ensure_subscription().await.map(|_| ()),
                 }
             }
             Some(LifecycleEvent::Missed) => {
