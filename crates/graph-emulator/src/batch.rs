@@ -32,6 +32,14 @@ pub(crate) struct BatchItem {
     depends_on: Vec<String>,
 }
 
+/// The mark of a request run from inside a `$batch`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InBatch;
+
+/// The counter key that counts the requests run from inside `$batch`es: the requests on the
+/// wire are all the counted requests less this many.
+pub const BATCH_ITEMS_KEY: &str = "($batch items)";
+
 pub(crate) async fn batch(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -88,6 +96,9 @@ pub(crate) async fn batch(
                     .as_str(),
             )
             .uri(path);
+        // Marks the request as one of a batch's (an extension: no client can set it), so the
+        // counters can tell requests on the wire from those inside a `$batch`.
+        builder = builder.extension(InBatch);
         if let Some(auth) = &authorization {
             builder = builder.header(header::AUTHORIZATION, auth);
         }
@@ -124,7 +135,8 @@ pub(crate) async fn batch(
         let mut response_headers = Map::new();
         for (name, value) in response.headers() {
             if let Ok(value) = value.to_str() {
-                response_headers.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
+                response_headers
+                    .insert(header_case(name.as_str()), Value::String(value.to_owned()));
             }
         }
         let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
@@ -137,4 +149,34 @@ pub(crate) async fn batch(
         );
     }
     Ok(Json(json!({"responses": responses})))
+}
+
+/// A header name as Graph writes it in batch answers: `Retry-After`, `Content-Type`, but
+/// `request-id` and `client-request-id` in lower case.
+fn header_case(name: &str) -> String {
+    if matches!(name, "request-id" | "client-request-id") {
+        return name.to_owned();
+    }
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_case;
+
+    #[test]
+    fn header_names_are_capitalized_as_graph_writes_them() {
+        assert_eq!(header_case("retry-after"), "Retry-After");
+        assert_eq!(header_case("content-type"), "Content-Type");
+        assert_eq!(header_case("preference-applied"), "Preference-Applied");
+        assert_eq!(header_case("request-id"), "request-id");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::calendar::{NewEvent, Recurrence};
+use crate::calendar::{EventUpdate, NewEvent, Recurrence};
 use crate::emulator::Shared;
 use crate::faults::{Fault, FaultRule};
 use crate::identity::issue_access_token;
@@ -44,6 +44,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/deliveries", get(deliveries))
         .route("/clock", post(advance_clock))
         .route("/events", post(add_event))
+        .route(
+            "/events/{ical_uid}",
+            axum::routing::patch(update_event).delete(delete_event),
+        )
         .route("/events/{ical_uid}/cancel", post(cancel_event))
         .route("/mailbox/{user_id}/timezone", post(set_time_zone))
 }
@@ -494,6 +498,37 @@ struct EventBody {
     /// `daily` or `weekly`, with `count`.
     recurrence: Option<String>,
     count: Option<u32>,
+    /// Absent: 15; `null`: the event has no `reminderMinutesBeforeStart`.
+    #[serde(default = "default_reminder_minutes", deserialize_with = "nullable")]
+    reminder_minutes_before_start: Option<u32>,
+    #[serde(default = "yes")]
+    is_reminder_on: bool,
+}
+
+fn default_reminder_minutes() -> Option<u32> {
+    Some(15)
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A property that may be `null` (read as `None`); its absence is the field's default.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer)
+}
+
+/// A property whose absence (`None`) differs from `null` (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 async fn add_event(State(shared): State<Arc<Shared>>, Json(body): Json<EventBody>) -> Response {
@@ -531,6 +566,8 @@ async fn add_event(State(shared): State<Arc<Shared>>, Json(body): Json<EventBody
         location: body.location,
         online_meeting: body.online_meeting,
         recurrence,
+        reminder_minutes: body.reminder_minutes_before_start,
+        is_reminder_on: body.is_reminder_on,
     });
     (
         StatusCode::CREATED,
@@ -540,7 +577,70 @@ async fn add_event(State(shared): State<Arc<Shared>>, Json(body): Json<EventBody
 }
 
 async fn cancel_event(State(shared): State<Arc<Shared>>, Path(ical_uid): Path<String>) -> Response {
-    match shared.change_event(&ical_uid, |e| e.is_cancelled = true) {
+    match shared.change_events(&ical_uid, |tenant| tenant.cancel_event(&ical_uid)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => fail(StatusCode::NOT_FOUND, err),
+    }
+}
+
+/// What the organizer changes; absent properties stay as they are.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventUpdateBody {
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    location: Option<Option<String>>,
+    subject: Option<String>,
+    show_as: Option<String>,
+    /// `null` leaves the property out.
+    #[serde(default, deserialize_with = "present")]
+    reminder_minutes_before_start: Option<Option<u32>>,
+    is_reminder_on: Option<bool>,
+}
+
+async fn update_event(
+    State(shared): State<Arc<Shared>>,
+    Path(ical_uid): Path<String>,
+    Json(body): Json<EventUpdateBody>,
+) -> Response {
+    if let (Some(start), Some(end)) = (body.start, body.end)
+        && end < start
+    {
+        return fail(StatusCode::BAD_REQUEST, "`end` is before `start`");
+    }
+    let update = EventUpdate {
+        start: body.start,
+        end: body.end,
+        location: body.location,
+        subject: body.subject,
+        show_as: body.show_as,
+        reminder_minutes: body.reminder_minutes_before_start,
+        is_reminder_on: body.is_reminder_on,
+    };
+    match shared.change_events(&ical_uid, |tenant| tenant.update_event(&ical_uid, &update)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => fail(StatusCode::NOT_FOUND, err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteEventQuery {
+    /// Only this user's copy (an attendee removing a meeting from their calendar).
+    mailbox: Option<String>,
+}
+
+async fn delete_event(
+    State(shared): State<Arc<Shared>>,
+    Path(ical_uid): Path<String>,
+    Query(query): Query<DeleteEventQuery>,
+) -> Response {
+    match shared.change_events(&ical_uid, |tenant| {
+        tenant.remove_event_copies(&ical_uid, |e| {
+            query.mailbox.as_ref().is_none_or(|m| *m == e.mailbox)
+        })
+    }) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => fail(StatusCode::NOT_FOUND, err),
     }

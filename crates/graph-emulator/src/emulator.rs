@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use chrono::TimeDelta;
 use url::Url;
 
-use crate::calendar::{CalendarEvent, NewEvent};
+use crate::calendar::{CalendarEvent, EventUpdate, NewEvent};
 use crate::error::EmulatorError;
 use crate::faults::FaultRule;
 use crate::model::{Chat, ChatMessage, ChatType, NewMessage, NewUser, Presence, Sender, User};
@@ -111,15 +111,14 @@ impl Shared {
         event
     }
 
-    pub(crate) fn change_event(
+    /// Runs a change of the event `ical_uid` and sends its notifications; `NotFound` when the
+    /// change finds no such event (returns `None`).
+    pub(crate) fn change_events(
         self: &Arc<Self>,
         ical_uid: &str,
-        change: impl Fn(&mut CalendarEvent),
+        change: impl FnOnce(&mut Tenant) -> Option<Vec<Outgoing>>,
     ) -> Result<(), EmulatorError> {
-        let outgoing = self
-            .lock()
-            .change_event_everywhere(ical_uid, change)
-            .ok_or_else(|| not_found("event", ical_uid))?;
+        let outgoing = change(&mut self.lock()).ok_or_else(|| not_found("event", ical_uid))?;
         self.dispatch(outgoing);
         Ok(())
     }
@@ -355,22 +354,42 @@ impl GraphEmulator {
         self.shared.add_event(event)
     }
 
-    /// Cancels every copy of a meeting (an `updated` change with `isCancelled`).
+    /// The organizer cancels a meeting: their copy is deleted (a `deleted` change), each
+    /// attendee's copy is marked cancelled (an `updated` change with `isCancelled` and
+    /// `Canceled: ` before the subject).
     pub fn cancel_event(&self, ical_uid: &str) -> Result<(), EmulatorError> {
         self.shared
-            .change_event(ical_uid, |e| e.is_cancelled = true)
+            .change_events(ical_uid, |tenant| tenant.cancel_event(ical_uid))
     }
 
-    /// Moves a meeting, keeping its length.
+    /// Moves a meeting, keeping its length (see [`update_event`](Self::update_event)).
     pub fn reschedule_event(
         &self,
         ical_uid: &str,
         start: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), EmulatorError> {
-        self.shared.change_event(ical_uid, |e| {
-            let length = e.end - e.start;
-            e.start = start;
-            e.end = start + length;
+        self.update_event(
+            ical_uid,
+            EventUpdate {
+                start: Some(start),
+                ..EventUpdate::default()
+            },
+        )
+    }
+
+    /// The organizer changes a meeting (time, location, subject, reminder): every copy is
+    /// updated (an `updated` change each). A new time asks the attendees again: their answers go
+    /// back to `none`, as in Outlook.
+    pub fn update_event(&self, ical_uid: &str, update: EventUpdate) -> Result<(), EmulatorError> {
+        self.shared
+            .change_events(ical_uid, |tenant| tenant.update_event(ical_uid, &update))
+    }
+
+    /// Deletes a meeting's copies (a `deleted` change each): every copy, or only `mailbox`'s
+    /// (an attendee removing it from their calendar).
+    pub fn delete_event(&self, ical_uid: &str, mailbox: Option<&str>) -> Result<(), EmulatorError> {
+        self.shared.change_events(ical_uid, |tenant| {
+            tenant.remove_event_copies(ical_uid, |e| mailbox.is_none_or(|m| m == e.mailbox))
         })
     }
 
@@ -492,6 +511,19 @@ impl GraphEmulator {
 
     pub fn request_count(&self, key: &str) -> u64 {
         self.shared.lock().counters.get(key).copied().unwrap_or(0)
+    }
+
+    /// Requests that came over HTTP: every counted request less those run from inside a
+    /// `$batch` (a batch of 20 is one request on the wire, as Graph's throttling sees it).
+    pub fn requests_on_the_wire(&self) -> u64 {
+        let counts = self.request_counts();
+        let inside = counts.get(crate::BATCH_ITEMS_KEY).copied().unwrap_or(0);
+        let all: u64 = counts
+            .iter()
+            .filter(|(key, _)| key.as_str() != crate::BATCH_ITEMS_KEY)
+            .map(|(_, n)| n)
+            .sum();
+        all.saturating_sub(inside)
     }
 
     pub fn reset_request_counts(&self) {

@@ -94,6 +94,13 @@ pub(crate) async fn middleware(
     let fault = {
         let mut tenant = shared.lock();
         tenant.count(format!("{method} {route}"));
+        if request
+            .extensions()
+            .get::<crate::batch::InBatch>()
+            .is_some()
+        {
+            tenant.count(crate::batch::BATCH_ITEMS_KEY.to_owned());
+        }
         // The first matching rule that fires this time; rules with `every` count each match.
         let mut chosen = None;
         for rule in tenant.faults.iter_mut() {

@@ -16,7 +16,8 @@ mod state;
 mod subscriptions;
 mod timezones;
 
-pub use calendar::{AttendeeStatus, CalendarEvent, NewEvent, Recurrence};
+pub use batch::BATCH_ITEMS_KEY;
+pub use calendar::{AttendeeStatus, CalendarEvent, EventUpdate, NewEvent, Recurrence};
 pub use emulator::{EmulatorOptions, GraphEmulator, SubscriptionInfo};
 pub use error::EmulatorError;
 pub use faults::{Fault, FaultRule};

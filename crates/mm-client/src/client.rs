@@ -9,8 +9,12 @@ use url::Url;
 
 use crate::error::{MmError, describe, redacted};
 use crate::models::{
-    Attachment, CommandInfo, CommandSpec, FileInfo, NewPost, Post, PostProps, Team, User,
+    Attachment, CommandInfo, CommandSpec, CustomStatus, FileInfo, NewPost, Post, PostProps,
+    StatusUpdate, Team, User, UserStatus,
 };
+
+/// How many ids one `POST /users/status/ids` carries: large lists go in several requests.
+const STATUS_IDS_PER_REQUEST: usize = 200;
 
 /// Mattermost's answer when a trigger is taken in the team.
 const DUPLICATE_TRIGGER: &str = "api.command.duplicate_trigger.app_error";
@@ -218,6 +222,10 @@ impl MattermostClient {
         timed(self.api.post(endpoint, None, body)).await
     }
 
+    async fn delete<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, MmError> {
+        timed(self.api.query("DELETE", endpoint, None, None)).await
+    }
+
     /// The account the token belongs to.
     pub async fn me(&self) -> Result<User, MmError> {
         self.get("users/me").await
@@ -238,6 +246,101 @@ impl MattermostClient {
     pub async fn user_by_username(&self, username: &str) -> Result<User, MmError> {
         self.get(&format!("users/username/{}", segment(username)?))
             .await
+    }
+
+    /// A user's status (`GET /users/{user_id}/status`). Any token may read anyone's.
+    pub async fn status(&self, user_id: &str) -> Result<UserStatus, MmError> {
+        self.get(&format!("users/{}/status", segment(user_id)?))
+            .await
+    }
+
+    /// The statuses of many users (`POST /users/status/ids`, at most 200 ids a request): one per
+    /// distinct id, in no particular order, so match them by [`UserStatus::user_id`]. Users who
+    /// never had a status (and unknown ids) come back `offline`. Mattermost refuses a request
+    /// holding a malformed id (400), so pass real user ids. No ids make no request.
+    pub async fn statuses(&self, user_ids: &[String]) -> Result<Vec<UserStatus>, MmError> {
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<&str> = user_ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect();
+        let mut statuses = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(STATUS_IDS_PER_REQUEST) {
+            let part: Vec<UserStatus> = self.post("users/status/ids", &chunk).await?;
+            statuses.extend(part);
+        }
+        Ok(statuses)
+    }
+
+    /// Sets a user's status by hand (`PUT /users/{user_id}/status`): `online`, `away`, `dnd` or
+    /// `offline`. Anything but `online` is `manual` and stays until set again; `online` hands it
+    /// back to activity. `dnd_end_time` (epoch **seconds**) ends a `dnd` on its own, back to the
+    /// status before it. Returns the new status.
+    ///
+    /// Pass the user's id, not `me`. Setting someone else's status needs `edit_other_users`: a
+    /// system admin token, so a bot that sets users' statuses must be a system admin, else
+    /// [`MmError::Forbidden`]. An unknown status is [`MmError::Api`] with status 400.
+    pub async fn set_status(
+        &self,
+        user_id: &str,
+        status: &str,
+        dnd_end_time: Option<i64>,
+    ) -> Result<UserStatus, MmError> {
+        self.put(
+            &format!("users/{}/status", segment(user_id)?),
+            &StatusUpdate {
+                user_id,
+                status,
+                dnd_end_time,
+            },
+        )
+        .await
+    }
+
+    /// A user's custom status, read from the user's `props.customStatus` (`GET /users/{id}`):
+    /// `None` when there is none, it was cleared, or its `expires_at` has passed (Mattermost
+    /// leaves an ended status in the props; its clients stop showing it).
+    pub async fn custom_status(&self, user_id: &str) -> Result<Option<CustomStatus>, MmError> {
+        #[derive(Deserialize)]
+        struct UserProps {
+            #[serde(default)]
+            props: Option<serde_json::Map<String, serde_json::Value>>,
+        }
+        let user: UserProps = self.get(&format!("users/{}", segment(user_id)?)).await?;
+        let now = chrono::Utc::now();
+        Ok(user
+            .props
+            .as_ref()
+            .and_then(CustomStatus::from_props)
+            .filter(|status| !status.is_expired_at(now)))
+    }
+
+    /// Sets a user's custom status (`PUT /users/{user_id}/status/custom`). Mattermost refuses
+    /// (400, [`MmError::Api`]) one with neither emoji nor text, or with a `duration` or
+    /// `expires_at` whose end has passed. Someone else's needs `edit_other_users` (a system
+    /// admin token, so the bot must be a system admin), else [`MmError::Forbidden`].
+    pub async fn set_custom_status(
+        &self,
+        user_id: &str,
+        status: &CustomStatus,
+    ) -> Result<(), MmError> {
+        let _: serde::de::IgnoredAny = self
+            .put(
+                &format!("users/{}/status/custom", segment(user_id)?),
+                status,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Clears a user's custom status (`DELETE /users/{user_id}/status/custom`); clearing none is
+    /// fine. Same permission as [`set_custom_status`](Self::set_custom_status).
+    pub async fn clear_custom_status(&self, user_id: &str) -> Result<(), MmError> {
+        let _: serde::de::IgnoredAny = self
+            .delete(&format!("users/{}/status/custom", segment(user_id)?))
+            .await?;
+        Ok(())
     }
 
     /// The direct channel of two users, created if needed; returns its id. The token's

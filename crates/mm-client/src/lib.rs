@@ -11,8 +11,8 @@ pub use inbound::{
     ActionRequest, ActionResponse, CommandResponse, PostUpdate, ResponseType, SlashCommandRequest,
 };
 pub use models::{
-    Action, ActionStyle, Attachment, AttachmentField, CommandInfo, CommandSpec, FileInfo,
-    Integration, NewPost, Post, PostProps, Team, User,
+    Action, ActionStyle, Attachment, AttachmentField, CommandInfo, CommandSpec, CustomStatus,
+    FileInfo, Integration, NewPost, Post, PostProps, Team, User, UserStatus,
 };
 
 use url::Url;

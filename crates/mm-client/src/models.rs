@@ -348,6 +348,132 @@ pub struct CommandInfo {
     pub description: String,
 }
 
+/// A user's availability, as `GET /users/{user_id}/status` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct UserStatus {
+    pub user_id: String,
+    /// `online`, `away`, `dnd` or `offline` (servers may add others, such as `ooo`).
+    pub status: String,
+    /// Set by hand (by the user, or by an admin or bot for them) rather than by activity; it
+    /// stays until set again. Setting `online` hands the status back to activity.
+    #[serde(default)]
+    pub manual: bool,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub last_activity_at: i64,
+    /// When a `dnd` status ends, in epoch **seconds**; 0 for none.
+    #[serde(default)]
+    pub dnd_end_time: i64,
+}
+
+/// What Mattermost's `PUT /users/{user_id}/status` takes.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StatusUpdate<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dnd_end_time: Option<i64>,
+}
+
+/// A custom status: an emoji and a short text shown beside the user's name, kept by Mattermost
+/// as a JSON string in the user's `props.customStatus`.
+///
+/// ```
+/// # use mm_client::CustomStatus;
+/// let end = "2030-05-01T10:30:00Z".parse().unwrap();
+/// let status = CustomStatus::new("calendar", "In a meeting").until(end);
+/// assert_eq!(
+///     serde_json::to_value(&status).unwrap(),
+///     serde_json::json!({
+///         "emoji": "calendar",
+///         "text": "In a meeting",
+///         "duration": "date_and_time",
+///         "expires_at": "2030-05-01T10:30:00Z"
+///     })
+/// );
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomStatus {
+    /// An emoji name without colons, such as `calendar`; Mattermost uses `speech_balloon` when
+    /// it is empty.
+    #[serde(default)]
+    pub emoji: String,
+    /// Mattermost keeps the first 100 characters.
+    #[serde(default)]
+    pub text: String,
+    /// How the end was chosen: `thirty_minutes`, `one_hour`, `four_hours`, `today`,
+    /// `this_week` or `date_and_time`; `None` for "don't clear". Mattermost refuses a duration
+    /// without an `expires_at` that is still to come.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_none"
+    )]
+    pub duration: Option<String>,
+    /// When it ends (RFC 3339 on the wire); `None` for never (Mattermost stores Go's zero
+    /// time, `0001-01-01T00:00:00Z`, which reads back as `None`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "zero_time_as_none"
+    )]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl CustomStatus {
+    /// A custom status that stays until cleared.
+    pub fn new(emoji: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            emoji: emoji.into(),
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Ends at `expires_at` (`duration` `date_and_time`).
+    pub fn until(mut self, expires_at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.duration = Some("date_and_time".to_owned());
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Whether it has ended at `now`, as Mattermost's clients judge it (they stop showing it).
+    pub fn is_expired_at(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expires_at.is_some_and(|end| now >= end)
+    }
+
+    /// The custom status in a user's `props.customStatus` (a JSON string): `None` when it is
+    /// absent, empty (cleared) or unreadable.
+    pub(crate) fn from_props(props: &serde_json::Map<String, Value>) -> Option<Self> {
+        let text = props.get("customStatus")?.as_str()?;
+        if text.trim().is_empty() {
+            return None;
+        }
+        serde_json::from_str(text).ok()
+    }
+}
+
+fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
+/// An RFC 3339 time; Go's zero time (year 1) and empty strings are none.
+fn zero_time_as_none<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    use chrono::Datelike as _;
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(&text)
+        .map_err(serde::de::Error::custom)?
+        .with_timezone(&chrono::Utc);
+    Ok((time.year() > 1).then_some(time))
+}
+
 /// A string field held as a secret (secrecy's own `Deserialize` needs a feature we leave off).
 pub(crate) fn secret_string<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -387,6 +513,55 @@ mod tests {
                     }]
                 }]}
             })
+        );
+    }
+
+    #[test]
+    fn custom_statuses_read_mattermosts_stored_shape() {
+        let stored = |text: &str| {
+            let mut props = serde_json::Map::new();
+            props.insert("customStatus".into(), json!(text));
+            CustomStatus::from_props(&props)
+        };
+        // What Mattermost stores for "don't clear": empty duration, Go's zero time.
+        assert_eq!(
+            stored(
+                r#"{"emoji":"calendar","text":"Busy","duration":"","expires_at":"0001-01-01T00:00:00Z"}"#
+            ),
+            Some(CustomStatus::new("calendar", "Busy"))
+        );
+        let end: chrono::DateTime<chrono::Utc> = "2030-01-01T08:30:00.5Z".parse().expect("time");
+        let with_end = stored(
+            r#"{"emoji":"calendar","text":"Busy","duration":"date_and_time","expires_at":"2030-01-01T10:30:00.5+02:00"}"#,
+        )
+        .expect("set");
+        assert_eq!(with_end, CustomStatus::new("calendar", "Busy").until(end));
+        assert!(!with_end.is_expired_at(end - chrono::TimeDelta::seconds(1)));
+        assert!(with_end.is_expired_at(end));
+        // Cleared, absent or unreadable: none.
+        assert_eq!(stored(""), None);
+        assert_eq!(stored("not json"), None);
+        assert_eq!(CustomStatus::from_props(&serde_json::Map::new()), None);
+
+        // Sent without the parts it does not have.
+        assert_eq!(
+            serde_json::to_value(CustomStatus::new("palm_tree", "Away")).expect("json"),
+            json!({"emoji": "palm_tree", "text": "Away"})
+        );
+        let status: UserStatus = serde_json::from_value(json!({
+            "user_id": "u", "status": "dnd", "manual": true, "last_activity_at": 5,
+            "dnd_end_time": 1_900_000_000, "active_channel": ""
+        }))
+        .expect("status");
+        assert_eq!(status.dnd_end_time, 1_900_000_000);
+        assert_eq!(
+            serde_json::to_value(StatusUpdate {
+                user_id: "u",
+                status: "away",
+                dnd_end_time: None
+            })
+            .expect("json"),
+            json!({"user_id": "u", "status": "away"})
         );
     }
 

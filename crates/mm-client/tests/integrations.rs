@@ -266,3 +266,69 @@ async fn a_clicked_button_reaches_the_handler_and_its_answer_updates_the_post() 
         .expect("update");
     assert_eq!(edited.message, "Notifications are off.");
 }
+
+#[tokio::test]
+async fn a_clicks_answer_can_replace_the_buttons_with_new_attachments() {
+    let w = world().await;
+    let integration = Integration::start().await;
+    let bot = w.bot();
+    let post = bot
+        .dm(
+            &w.bot_id,
+            &w.alice.id,
+            "Invitation: Team sync",
+            Some(mm_client::PostProps {
+                attachments: vec![Attachment::text("Tomorrow 10:00").with_actions(vec![
+                    Action::button(
+                        "yes",
+                        "Accept",
+                        &integration.action_url,
+                        json!({"r": "yes"}),
+                    ),
+                    Action::button("no", "Decline", &integration.action_url, json!({"r": "no"})),
+                ])],
+                ..mm_client::PostProps::default()
+            }),
+        )
+        .await
+        .expect("dm");
+
+    let mut answered = mm_client::PostProps {
+        attachments: vec![Attachment::text("You accepted.")],
+        ..mm_client::PostProps::default()
+    };
+    answered.extra.insert("answer".into(), json!("accepted"));
+    integration.answer_actions(ActionResponse {
+        update: Some(PostUpdate {
+            message: "Invitation: Team sync (accepted)".to_owned(),
+            props: Some(answered),
+        }),
+        ephemeral_text: None,
+        goto_location: None,
+    });
+    w.mm.click_button(&w.alice.id, &post.id, "yes")
+        .await
+        .expect("click");
+    assert_eq!(integration.actions()[0].context, json!({"r": "yes"}));
+
+    let read = bot.get_post(&post.id).await.expect("read");
+    assert_eq!(read.message, "Invitation: Team sync (accepted)");
+    let attachments = read.attachments();
+    assert_eq!(attachments.len(), 1);
+    assert_eq!(attachments[0].text, "You accepted.");
+    assert!(attachments[0].actions.is_empty(), "no buttons left");
+    assert_eq!(read.props["answer"], "accepted");
+    assert_eq!(read.props["from_bot"], "true");
+    assert!(w.mm.ephemeral_posts_for(&w.alice.id).is_empty());
+
+    // The button is gone, so a second click on it is refused.
+    assert!(
+        w.mm.click_button(&w.alice.id, &post.id, "yes")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        bot.get_post(&post.id).await.expect("read").attachments()[0].text,
+        "You accepted."
+    );
+}

@@ -4,9 +4,12 @@
 mod common;
 
 use common::world;
-use mm_client::{Attachment, MattermostClient, MmError, NewPost, PostProps};
+use mm_client::{
+    Action, Attachment, AttachmentField, MattermostClient, MmError, NewPost, PostProps,
+};
 use mm_emulator::{Fault, FaultRule};
 use secrecy::SecretString;
+use serde_json::json;
 
 #[tokio::test]
 async fn users_are_found_by_id_email_and_username() {
@@ -293,4 +296,64 @@ async fn teams_are_listed() {
     assert_eq!(teams[0].id, team.id);
     assert_eq!(teams[0].name, team.name);
     assert_eq!(teams[0].display_name, team.display_name);
+}
+
+#[tokio::test]
+async fn an_update_replaces_the_buttons_with_the_answer() {
+    let w = world().await;
+    let bot = w.bot();
+    let mut props = PostProps {
+        attachments: vec![
+            Attachment::text("Team sync, 10:00-10:30").with_actions(vec![
+                Action::button("accept", "Accept", "http://x/a", json!({"a": "accept"})),
+                Action::button("decline", "Decline", "http://x/a", json!({"a": "decline"})),
+            ]),
+        ],
+        ..PostProps::default()
+    };
+    props.extra.insert("event_id".into(), json!("evt-1"));
+    let invitation = bot
+        .dm(&w.bot_id, &w.alice.id, "New invitation", Some(props))
+        .await
+        .expect("dm");
+    assert_eq!(invitation.attachments()[0].actions.len(), 2);
+
+    // The answer replaces the attachments (no buttons left) and the integration's own props.
+    let mut answered = PostProps {
+        attachments: vec![Attachment {
+            title: "Team sync".into(),
+            color: "good".into(),
+            fields: vec![AttachmentField {
+                title: "Your answer".into(),
+                value: "Accepted".into(),
+                short: true,
+            }],
+            ..Attachment::default()
+        }],
+        ..PostProps::default()
+    };
+    answered
+        .extra
+        .insert("event_response".into(), json!("accepted"));
+    let updated = bot
+        .update_post(&invitation.id, "New invitation (accepted)", Some(answered))
+        .await
+        .expect("update");
+    assert_eq!(updated.message, "New invitation (accepted)");
+    let read = bot.get_post(&invitation.id).await.expect("read");
+    assert_eq!(read.message, "New invitation (accepted)");
+    let attachments = read.attachments();
+    assert_eq!(attachments.len(), 1);
+    assert!(attachments[0].actions.is_empty(), "the buttons are gone");
+    assert_eq!(attachments[0].fields[0].value, "Accepted");
+    assert_eq!(read.props["event_response"], "accepted");
+    assert!(read.props.get("event_id").is_none(), "props are replaced");
+    assert_eq!(
+        read.props["from_bot"], "true",
+        "the server's own props stay"
+    );
+    assert!(
+        w.mm.post(&invitation.id).expect("stored").edit_at > 0,
+        "an edited message"
+    );
 }

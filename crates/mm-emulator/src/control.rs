@@ -18,6 +18,7 @@ use crate::error::{AppError, EmulatorError};
 use crate::faults::{Fault, FaultRule};
 use crate::posts::NewPost;
 use crate::server::Shared;
+use crate::status::CustomStatus;
 use crate::users::{NewUser, bot_account};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -25,7 +26,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/", get(summary))
         .route("/users", post(create_user))
         .route("/users/{user_id}/admin", post(make_admin))
-        .route("/users/{user_id}/status", put(set_status))
+        .route("/users/{user_id}/status", put(set_status).get(get_status))
+        .route(
+            "/users/{user_id}/custom-status",
+            get(get_custom_status)
+                .put(set_custom_status)
+                .delete(clear_custom_status),
+        )
         .route("/users/{user_id}/direct-messages", get(direct_messages))
         .route("/users/{user_id}/ephemeral", get(ephemeral))
         .route("/bots", post(create_bot))
@@ -146,6 +153,46 @@ async fn set_status(
         .set_status(&user_id, &body.status, body.dnd_end_time)
     {
         Ok(status) => ok(status),
+        Err(err) => fail(err),
+    }
+}
+
+async fn get_status(State(shared): State<Arc<Shared>>, Path(user_id): Path<String>) -> Response {
+    let mut server = shared.lock();
+    match server.user(&user_id) {
+        Ok(_) => ok(server.status(&user_id)),
+        Err(err) => fail(err),
+    }
+}
+
+/// The custom status, or `null` when there is none or it has ended.
+async fn get_custom_status(
+    State(shared): State<Arc<Shared>>,
+    Path(user_id): Path<String>,
+) -> Response {
+    match shared.lock().custom_status(&user_id) {
+        Ok(status) => ok(status),
+        Err(err) => fail(err),
+    }
+}
+
+async fn set_custom_status(
+    State(shared): State<Arc<Shared>>,
+    Path(user_id): Path<String>,
+    Json(body): Json<CustomStatus>,
+) -> Response {
+    match shared.lock().set_custom_status_as_user(&user_id, &body) {
+        Ok(()) => ok(json!({"status": "OK"})),
+        Err(err) => fail(err),
+    }
+}
+
+async fn clear_custom_status(
+    State(shared): State<Arc<Shared>>,
+    Path(user_id): Path<String>,
+) -> Response {
+    match shared.lock().clear_custom_status(&user_id) {
+        Ok(()) => ok(json!({"status": "OK"})),
         Err(err) => fail(err),
     }
 }

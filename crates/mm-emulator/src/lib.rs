@@ -28,6 +28,6 @@ pub use files::FileInfo;
 pub use posts::{NewPost, Post, PostList, PostMetadata};
 pub use reactions::Reaction;
 pub use server::{EmulatorOptions, MattermostEmulator};
-pub use status::Status;
+pub use status::{CustomStatus, Status};
 pub use teams::Team;
 pub use users::{Bot, BotAccount, NewUser, User};

@@ -18,7 +18,7 @@ use crate::error::{AppError, EmulatorError};
 use crate::faults::FaultRule;
 use crate::posts::{NewPost, Post};
 use crate::state::Server;
-use crate::status::Status;
+use crate::status::{CustomStatus, Status};
 use crate::teams::Team;
 use crate::users::{BotAccount, NewUser, User, bot_account};
 use crate::websocket::SocketHub;
@@ -380,7 +380,9 @@ impl MattermostEmulator {
             .collect()
     }
 
-    /// Sets a status as the user would; `dnd_end_time` is in epoch seconds (0: none).
+    /// Sets a status as the user would by hand: `manual` for `away`, `offline` and `dnd` (kept
+    /// until set again; activity no longer changes it), while `online` hands the status back to
+    /// activity. `dnd_end_time` is in epoch seconds (0: none).
     pub fn set_status(
         &self,
         user_id: &str,
@@ -390,8 +392,31 @@ impl MattermostEmulator {
         self.with_server(|s| s.set_status(user_id, status, dnd_end_time))
     }
 
+    /// The current status (`offline` for a user who never had one); an ended DND has already
+    /// fallen back to the status before it.
     pub fn status(&self, user_id: &str) -> Status {
         self.shared.lock().status(user_id)
+    }
+
+    /// The user's custom status from `props.customStatus`; `None` when there is none, it was
+    /// cleared, or it has ended.
+    pub fn custom_status(&self, user_id: &str) -> Result<Option<CustomStatus>, EmulatorError> {
+        self.with_server(|s| s.custom_status(user_id))
+    }
+
+    /// Sets a custom status as the user would themself, with Mattermost's checks (emoji or text;
+    /// a `duration` needs an `expires_at` that is not past).
+    pub fn set_custom_status(
+        &self,
+        user_id: &str,
+        status: &CustomStatus,
+    ) -> Result<(), EmulatorError> {
+        self.with_server(|s| s.set_custom_status_as_user(user_id, status))
+    }
+
+    /// Clears the custom status as the user would.
+    pub fn clear_custom_status(&self, user_id: &str) -> Result<(), EmulatorError> {
+        self.with_server(|s| s.clear_custom_status(user_id))
     }
 
     /// Registers a custom slash command in the team, as `creator_id`.

@@ -128,6 +128,43 @@ async fn the_control_api_scripts_users_posts_commands_and_faults() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(set["dnd_end_time"], 1_900_000_000);
+    assert_eq!(set["manual"], true, "set as by hand");
+    let (status, read) = call(
+        reqwest::Method::GET,
+        format!("{control}users/{alice_id}/status"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(read["status"], "dnd");
+    assert_eq!(read["manual"], true);
+    assert_eq!(read["user_id"], alice_id.as_str());
+
+    let custom = format!("{control}users/{alice_id}/custom-status");
+    let (status, none) = call(reqwest::Method::GET, custom.clone(), None).await;
+    assert_eq!((status, none), (200, Value::Null));
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        custom.clone(),
+        Some(json!({"emoji": "calendar", "text": "In a meeting", "expires_at": "2999-01-01T10:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, read) = call(reqwest::Method::GET, custom.clone(), None).await;
+    assert_eq!(read["text"], "In a meeting");
+    assert_eq!(read["duration"], "date_and_time");
+    assert_eq!(read["expires_at"], "2999-01-01T10:00:00Z");
+    let (status, refused) = call(
+        reqwest::Method::PUT,
+        custom.clone(),
+        Some(json!({"emoji": "calendar", "expires_at": "2000-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, _) = call(reqwest::Method::DELETE, custom.clone(), None).await;
+    assert_eq!(status, 200);
+    let (_, none) = call(reqwest::Method::GET, custom, None).await;
+    assert_eq!(none, Value::Null);
 
     let (status, _) = post(
         "faults",

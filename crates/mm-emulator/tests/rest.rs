@@ -740,7 +740,7 @@ async fn statuses_carry_dnd_end_time_in_seconds() {
             "PUT",
             "users/me/status/custom",
             None,
-            Some(r#"{"emoji":"calendar","text":"In a meeting","duration":"one_hour"}"#),
+            Some(r#"{"emoji":"calendar","text":"In a meeting","duration":"one_hour","expires_at":"2999-01-01T10:00:00Z"}"#),
         )
         .await
         .expect("custom");
@@ -748,6 +748,221 @@ async fn statuses_carry_dnd_end_time_in_seconds() {
     let custom: Value =
         serde_json::from_str(me.props["customStatus"].as_str().expect("string")).expect("json");
     assert_eq!(custom["text"], "In a meeting");
+}
+
+#[tokio::test]
+async fn others_statuses_need_edit_other_users_and_bulk_answers_every_id() {
+    let s = seeded().await;
+    let body = |user_id: &str, status: &str| {
+        Some(json!({"user_id": user_id, "status": status}).to_string())
+    };
+    let put_status = |token: &str, user_id: &str, status: &str| {
+        let client = api(&s.mm, token);
+        let endpoint = format!("users/{user_id}/status");
+        let body = body(user_id, status);
+        async move {
+            client
+                .query::<Value>("PUT", &endpoint, None, body.as_deref())
+                .await
+        }
+    };
+    // The system admin, and the bot because it is one, set Alice's status for her.
+    let set = put_status(&s.admin_token, &s.alice.id, "dnd")
+        .await
+        .expect("admin");
+    assert_eq!(
+        (
+            set["user_id"].as_str(),
+            set["status"].as_str(),
+            set["manual"].as_bool()
+        ),
+        (Some(s.alice.id.as_str()), Some("dnd"), Some(true))
+    );
+    let set = put_status(&s.bot_token, &s.alice.id, "away")
+        .await
+        .expect("admin bot");
+    assert_eq!(set["status"], "away");
+    assert_eq!(s.mm.status(&s.alice.id).status, "away");
+
+    // A plain user, or a bot that is not a system admin, may not.
+    let plain_bot = s.mm.create_bot("calendar", "Calendar").expect("bot");
+    for token in [&s.bob_token, &plain_bot.token] {
+        let refused = app_error(
+            put_status(token, &s.alice.id, "online")
+                .await
+                .expect_err("403"),
+        );
+        assert_eq!(refused.status_code, 403);
+        assert_eq!(refused.id, "api.context.permissions.app_error");
+    }
+    assert_eq!(s.mm.status(&s.alice.id).status, "away");
+
+    // The body must name the user of the URL.
+    let mismatch = app_error(
+        api(&s.mm, &s.admin_token)
+            .query::<Value>(
+                "PUT",
+                &format!("users/{}/status", s.alice.id),
+                None,
+                body(&s.bob.id, "away").as_deref(),
+            )
+            .await
+            .expect_err("400"),
+    );
+    assert_eq!(mismatch.status_code, 400);
+
+    // Every well-formed id gets a status; unknown ones are offline.
+    let unknown = "abcdefghijklmnopqrstuvwxyz";
+    let bulk: Vec<Value> = api(&s.mm, &s.bob_token)
+        .post("users/status/ids", None, &json!([s.alice.id, unknown]))
+        .await
+        .expect("bulk");
+    assert_eq!(bulk.len(), 2);
+    assert_eq!(bulk[0]["status"], "away");
+    assert_eq!(bulk[1]["user_id"], unknown);
+    assert_eq!(bulk[1]["status"], "offline");
+    assert_eq!(bulk[1]["manual"], false);
+    let malformed = app_error(
+        api(&s.mm, &s.bob_token)
+            .post::<_, Vec<Value>>("users/status/ids", None, &json!(["not an id"]))
+            .await
+            .expect_err("400"),
+    );
+    assert_eq!(malformed.status_code, 400);
+}
+
+#[tokio::test]
+async fn custom_statuses_are_checked_and_kept_as_a_json_string_in_props() {
+    let s = seeded().await;
+    let put_custom = |token: &str, user_id: &str, body: Value| {
+        let client = api(&s.mm, token);
+        let endpoint = format!("users/{user_id}/status/custom");
+        async move {
+            client
+                .query::<Value>("PUT", &endpoint, None, Some(&body.to_string()))
+                .await
+        }
+    };
+    let stored = |user_id: &str| -> String {
+        s.mm.user(user_id).expect("user").props["customStatus"]
+            .as_str()
+            .expect("a string")
+            .to_owned()
+    };
+
+    // Her own, with an end: Go's shape, field order and time format.
+    let ok = put_custom(
+        &s.alice_token,
+        &s.alice.id,
+        json!({"emoji": "calendar", "text": "In a meeting", "expires_at": "2999-01-01T10:30:00.500+02:00"}),
+    )
+    .await
+    .expect("own");
+    assert_eq!(ok, json!({"status": "OK"}));
+    assert_eq!(
+        stored(&s.alice.id),
+        r#"{"emoji":"calendar","text":"In a meeting","duration":"date_and_time","expires_at":"2999-01-01T10:30:00.5+02:00"}"#
+    );
+    let read = s.mm.custom_status(&s.alice.id).expect("read").expect("set");
+    assert_eq!(read.duration, "date_and_time");
+    assert_eq!(
+        read.expires_at.map(|t| t.to_rfc3339()),
+        Some("2999-01-01T08:30:00.500+00:00".to_owned())
+    );
+
+    // No end: the zero time; no emoji: speech_balloon; long text: cut at 100 characters.
+    put_custom(&s.alice_token, "me", json!({"text": "x".repeat(150)}))
+        .await
+        .expect("no end");
+    let value: Value = serde_json::from_str(&stored(&s.alice.id)).expect("json");
+    assert_eq!(value["emoji"], "speech_balloon");
+    assert_eq!(value["text"].as_str().map(str::len), Some(100));
+    assert_eq!(value["duration"], "");
+    assert_eq!(value["expires_at"], "0001-01-01T00:00:00Z");
+    assert_eq!(
+        s.mm.custom_status(&s.alice.id)
+            .expect("read")
+            .expect("set")
+            .expires_at,
+        None
+    );
+
+    // Refused bodies: nothing to show, a duration without a future end, an end in the past, a
+    // time that is not RFC 3339.
+    for body in [
+        json!({"emoji": "", "text": ""}),
+        json!({"emoji": "calendar", "duration": "one_hour"}),
+        json!({"emoji": "calendar", "duration": "forever", "expires_at": "2999-01-01T00:00:00Z"}),
+        json!({"emoji": "calendar", "expires_at": "2000-01-01T00:00:00Z"}),
+        json!({"emoji": "calendar", "expires_at": "tomorrow"}),
+    ] {
+        let refused = app_error(
+            put_custom(&s.alice_token, &s.alice.id, body.clone())
+                .await
+                .expect_err("400"),
+        );
+        assert_eq!(refused.status_code, 400, "{body}");
+        assert_eq!(refused.id, "api.context.invalid_param.app_error", "{body}");
+    }
+
+    // Someone else's: the admin (and the bot, a system admin) may, a plain user may not.
+    let bobs = json!({"emoji": "palm_tree", "text": "Out of office"});
+    let refused = app_error(
+        put_custom(&s.alice_token, &s.bob.id, bobs.clone())
+            .await
+            .expect_err("403"),
+    );
+    assert_eq!(refused.status_code, 403);
+    put_custom(&s.bot_token, &s.bob.id, bobs.clone())
+        .await
+        .expect("bot");
+    put_custom(&s.admin_token, &s.bob.id, bobs)
+        .await
+        .expect("admin");
+    assert_eq!(
+        s.mm.custom_status(&s.bob.id).expect("read").map(|c| c.text),
+        Some("Out of office".to_owned())
+    );
+
+    // Clearing leaves an empty string, as Mattermost does.
+    let refused = app_error(
+        api(&s.mm, &s.alice_token)
+            .query::<Value>(
+                "DELETE",
+                &format!("users/{}/status/custom", s.bob.id),
+                None,
+                None,
+            )
+            .await
+            .expect_err("403"),
+    );
+    assert_eq!(refused.status_code, 403);
+    let cleared: Value = api(&s.mm, &s.bot_token)
+        .query(
+            "DELETE",
+            &format!("users/{}/status/custom", s.bob.id),
+            None,
+            None,
+        )
+        .await
+        .expect("clear");
+    assert_eq!(cleared, json!({"status": "OK"}));
+    assert_eq!(stored(&s.bob.id), "");
+    assert_eq!(s.mm.custom_status(&s.bob.id).expect("read"), None);
+
+    // An ended one reads as none, although the props still hold it.
+    let ended = r#"{"emoji":"calendar","text":"Old","duration":"date_and_time","expires_at":"2001-01-01T00:00:00Z"}"#;
+    let _: User = api(&s.mm, &s.admin_token)
+        .query(
+            "PUT",
+            &format!("users/{}/patch", s.bob.id),
+            None,
+            Some(&json!({"props": {"customStatus": ended}}).to_string()),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(stored(&s.bob.id), ended);
+    assert_eq!(s.mm.custom_status(&s.bob.id).expect("read"), None);
 }
 
 #[tokio::test]

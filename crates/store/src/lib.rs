@@ -10,6 +10,7 @@ mod links;
 mod mappings;
 mod oauth_states;
 mod preferences;
+mod schedules;
 pub mod sealing;
 mod subscriptions;
 
@@ -22,5 +23,6 @@ pub use job_leases::JobLease;
 pub use links::{AccountLink, NewLink, link_token_context};
 pub use mappings::LoginMapping;
 pub use oauth_states::{NewOAuthState, OAuthState, StateLookup};
+pub use schedules::DueSchedule;
 pub use sealing::{EncryptionKey, KeyError, SealError, Sealed, TokenSealer, fingerprint};
 pub use subscriptions::{GraphSubscription, NewSubscription};

@@ -14,6 +14,7 @@ pub struct Linker<A, D, S, M> {
     directory: D,
     sign_in: S,
     messenger: M,
+    wording: replies::Wording,
 }
 
 impl<A, D, S, M> Linker<A, D, S, M>
@@ -29,11 +30,27 @@ where
             directory,
             sign_in,
             messenger,
+            wording: replies::Wording::TEAMS,
         }
+    }
+
+    /// The same flows for another product (the calendar): its command and service name in the
+    /// texts, its welcome and revoked messages.
+    pub fn with_wording(mut self, wording: replies::Wording) -> Self {
+        self.wording = wording;
+        self
+    }
+
+    pub fn wording(&self) -> &replies::Wording {
+        &self.wording
     }
 
     pub fn accounts(&self) -> &A {
         &self.accounts
+    }
+
+    pub fn directory(&self) -> &D {
+        &self.directory
     }
 
     /// Runs one `/msteams` invocation by `caller_id` and returns the private reply. Usage mistakes
@@ -74,17 +91,21 @@ where
         Ok(BotMessage::text(text))
     }
 
-    async fn connect(&self, caller_id: &str) -> Result<String, PortError> {
+    /// The reply to `connect`: a one-time sign-in link, or where the user already stands.
+    pub async fn connect(&self, caller_id: &str) -> Result<String, PortError> {
         if let Some(link) = self.accounts.link(caller_id).await?
             && link.is_connected()
         {
-            return Ok(replies::already_connected(&link.teams_login));
+            return Ok(replies::already_connected_to(
+                &self.wording,
+                &link.teams_login,
+            ));
         }
         let url = self.sign_in.start(caller_id).await?;
-        Ok(replies::connect_link(&url))
+        Ok(replies::connect_link_to(&self.wording, &url))
     }
 
-    async fn is_connected(&self, mm_user_id: &str) -> Result<bool, PortError> {
+    pub async fn is_connected(&self, mm_user_id: &str) -> Result<bool, PortError> {
         Ok(self
             .accounts
             .link(mm_user_id)
@@ -172,7 +193,7 @@ where
     pub async fn finish_sign_in(&self, state: &str, code: &str) -> SignInPage {
         let signed_in = match self.sign_in.finish(state, code).await {
             Ok(signed_in) => signed_in,
-            Err(err) => return sign_in_error_page(err),
+            Err(err) => return sign_in_error_page(self.wording.trigger, err),
         };
         let mm_user_id = signed_in.mm_user_id.as_str();
         match self.link_signed_in(&signed_in).await {
@@ -185,7 +206,7 @@ where
                         .unwrap_or(false);
                     if let Err(err) = self
                         .messenger
-                        .direct_message(mm_user_id, &replies::connected_dm(&login, on))
+                        .direct_message(mm_user_id, &(self.wording.welcome)(&login, on))
                         .await
                     {
                         tracing::warn!(error = %err, mm_user_id, "could not send the connection confirmation");
@@ -195,8 +216,9 @@ where
                     true,
                     "Connected",
                     format!(
-                        "Your Mattermost account is now connected to Microsoft Teams as {login}. \
-                         You can close this window and go back to Mattermost."
+                        "Your Mattermost account is now connected to {} as {login}. \
+                         You can close this window and go back to Mattermost.",
+                        self.wording.service
                     ),
                 )
             }
@@ -258,9 +280,9 @@ where
             Ok(_) => page(
                 false,
                 "Not connected",
-                replies::sign_in_not_completed(error_code),
+                replies::sign_in_not_completed_for(self.wording.trigger, error_code),
             ),
-            Err(err) => sign_in_error_page(err),
+            Err(err) => sign_in_error_page(self.wording.trigger, err),
         }
     }
 
@@ -315,7 +337,7 @@ where
     pub async fn tell_credentials_revoked(&self, mm_user_id: &str) {
         if let Err(err) = self
             .messenger
-            .direct_message(mm_user_id, &replies::credentials_revoked_dm())
+            .direct_message(mm_user_id, &(self.wording.revoked)())
             .await
         {
             tracing::warn!(error = %err, mm_user_id, "could not tell a user their sign-in was revoked");
@@ -331,11 +353,8 @@ fn page(success: bool, title: &str, message: impl Into<String>) -> SignInPage {
     }
 }
 
-fn sign_in_error_page(err: SignInError) -> SignInPage {
-    let again = format!(
-        "Run `/{} connect` in Mattermost to get a new link.",
-        command::TRIGGER
-    );
+fn sign_in_error_page(trigger: &str, err: SignInError) -> SignInPage {
+    let again = format!("Run `/{trigger} connect` in Mattermost to get a new link.");
     match err {
         SignInError::UnknownState => page(
             false,

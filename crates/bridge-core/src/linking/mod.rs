@@ -19,3 +19,4 @@ pub use model::{
     BotMessage, Button, ButtonAction, ButtonStyle, ClickOutcome, LinkState, LoginMapping,
     MattermostUser, MicrosoftAccount, SignInPage,
 };
+pub use replies::Wording;

@@ -6,10 +6,40 @@ use super::command::TRIGGER;
 use super::model::{BotMessage, Button, ButtonAction, ButtonStyle, LinkState, LoginMapping};
 use super::rules::LinkRefusal;
 
+/// What differs between the products in the linking texts: the slash command and the name of
+/// what is connected, plus the direct messages sent when a link starts and when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Wording {
+    /// The slash command without its slash: `msteams`, `mscalendar`.
+    pub trigger: &'static str,
+    /// What the account is connected to: `Microsoft Teams`, `Microsoft 365 Calendar`.
+    pub service: &'static str,
+    /// The DM after a new link, given the Microsoft login and whether notifications are on.
+    pub welcome: fn(&str, bool) -> BotMessage,
+    /// The DM after Microsoft refused the link's sign-in (revoked, expired).
+    pub revoked: fn() -> BotMessage,
+}
+
+impl Wording {
+    /// `/msteams`.
+    pub const TEAMS: Wording = Wording {
+        trigger: TRIGGER,
+        service: "Microsoft Teams",
+        welcome: connected_dm,
+        revoked: credentials_revoked_dm,
+    };
+}
+
 pub fn connect_link(url: &str) -> String {
+    connect_link_to(&Wording::TEAMS, url)
+}
+
+/// The reply to `connect`: the one-time sign-in link.
+pub fn connect_link_to(wording: &Wording, url: &str) -> String {
     format!(
-        "[Click here to connect your Mattermost account to Microsoft Teams]({url}). \
-         The link works once, for 10 minutes."
+        "[Click here to connect your Mattermost account to {}]({url}). \
+         The link works once, for 10 minutes.",
+        wording.service
     )
 }
 
@@ -17,6 +47,11 @@ pub fn connect_link(url: &str) -> String {
 /// Only the error code chooses the text: the description arrives in the URL, where anyone could
 /// have written it, so it is logged but never shown.
 pub fn sign_in_not_completed(error_code: &str) -> String {
+    sign_in_not_completed_for(TRIGGER, error_code)
+}
+
+/// [`sign_in_not_completed`] for the command `trigger`.
+pub fn sign_in_not_completed_for(trigger: &str, error_code: &str) -> String {
     let what = match error_code {
         "access_denied" => {
             "The sign-in was cancelled, or the permissions were not granted.".to_owned()
@@ -38,13 +73,18 @@ pub fn sign_in_not_completed(error_code: &str) -> String {
         }
         _ => "Microsoft did not complete the sign-in.".to_owned(),
     };
-    format!("{what} Nothing was changed; run `/{TRIGGER} connect` in Mattermost to try again.")
+    format!("{what} Nothing was changed; run `/{trigger} connect` in Mattermost to try again.")
 }
 
 pub fn already_connected(login: &str) -> String {
+    already_connected_to(&Wording::TEAMS, login)
+}
+
+pub fn already_connected_to(wording: &Wording, login: &str) -> String {
     format!(
-        "Your Mattermost account is already connected to Microsoft Teams as **{login}**. \
-         To connect another account, run `/{TRIGGER} disconnect` first."
+        "Your Mattermost account is already connected to {} as **{login}**. \
+         To connect another account, run `/{} disconnect` first.",
+        wording.service, wording.trigger
     )
 }
 
@@ -199,7 +239,7 @@ pub fn refusal(refusal: &LinkRefusal) -> String {
             format!(
                 "You signed in to Microsoft as {signed_in}, which does not match {whose} \
                  ({expected}). Sign in with that Microsoft account, or ask a system admin to map \
-                 your account to the Microsoft address (`/{TRIGGER} mapping add`)."
+                 your account to the Microsoft address."
             )
         }
         LinkRefusal::MicrosoftAccountTaken => {
@@ -210,7 +250,9 @@ pub fn refusal(refusal: &LinkRefusal) -> String {
         LinkRefusal::ConnectedElsewhere { teams_login } => {
             format!("{} Nothing was changed.", already_connected(teams_login))
         }
-        LinkRefusal::BotAccount => "Bot accounts cannot be connected to Microsoft Teams.".into(),
+        LinkRefusal::BotAccount => {
+            "Bot accounts cannot be connected to a Microsoft account.".into()
+        }
     }
 }
 

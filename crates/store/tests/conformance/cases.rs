@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use store::{
-    DeliveryState, EncryptionKey, LinkConflict, NewInboxItem, NewLink, NewOAuthState,
+    DeliveryState, DueSchedule, EncryptionKey, LinkConflict, NewInboxItem, NewLink, NewOAuthState,
     NewSubscription, Reservation, Sealed, StateLookup, Store, StoreError, TokenSealer,
 };
 use tokio::task::JoinSet;
@@ -1282,4 +1282,608 @@ pub(crate) async fn job_lease_concurrent_acquirers_get_one_holder(store: &Store)
             winners[0].holder
         );
     }
+}
+
+fn due_users(due: &[DueSchedule]) -> Vec<&str> {
+    due.iter().map(|d| d.mm_user_id.as_str()).collect()
+}
+
+pub(crate) async fn schedules_due_runs_are_claimed_oldest_first_and_limited(store: &Store) {
+    store.migrate().await.unwrap();
+    // Fractions of a second and a run due exactly at `now` check the ordering and the boundary.
+    for (user, due_ms) in [
+        ("mm-c", 2_000),
+        ("mm-a", 0),
+        ("mm-late", 10_001),
+        ("mm-b", 1_500),
+        ("mm-d", 10_000),
+        ("mm-e", 60_000),
+    ] {
+        store
+            .set_schedule(user, "daily-summary", Some(at(due_ms)), at(-1))
+            .await
+            .unwrap();
+    }
+    // Another job of the same users is not touched by claims of this one.
+    store
+        .set_schedule("mm-a", "status-check", Some(at(0)), at(-1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .count_due_schedules("daily-summary", at(10_000))
+            .await
+            .unwrap(),
+        4
+    );
+
+    let first = store
+        .claim_due_schedules("daily-summary", "replica-1", at(10_000), at(70_000), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        vec![
+            DueSchedule {
+                mm_user_id: "mm-a".into(),
+                due_at: at(0)
+            },
+            DueSchedule {
+                mm_user_id: "mm-b".into(),
+                due_at: at(1_500)
+            },
+            DueSchedule {
+                mm_user_id: "mm-c".into(),
+                due_at: at(2_000)
+            },
+        ]
+    );
+    let second = store
+        .claim_due_schedules("daily-summary", "replica-1", at(10_000), at(70_000), 3)
+        .await
+        .unwrap();
+    assert_eq!(due_users(&second), ["mm-d"], "{second:?}");
+    assert!(
+        store
+            .claim_due_schedules("daily-summary", "replica-2", at(10_000), at(70_000), 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_due_schedules("daily-summary", "replica-1", at(10_000), at(70_000), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Claimed runs keep their due time and still count as due until finished.
+    assert_eq!(
+        store.schedule("mm-a", "daily-summary").await.unwrap(),
+        Some(at(0))
+    );
+    assert_eq!(
+        store
+            .count_due_schedules("daily-summary", at(10_000))
+            .await
+            .unwrap(),
+        4
+    );
+    // Runs not yet due were left alone, and become claimable when their time comes.
+    assert_eq!(
+        store.schedule("mm-late", "daily-summary").await.unwrap(),
+        Some(at(10_001))
+    );
+    assert_eq!(
+        store.schedule("mm-e", "daily-summary").await.unwrap(),
+        Some(at(60_000))
+    );
+    let later = store
+        .claim_due_schedules("daily-summary", "replica-2", at(60_000), at(90_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(due_users(&later), ["mm-late", "mm-e"], "{later:?}");
+    assert_eq!(
+        store
+            .claim_due_schedules("status-check", "replica-1", at(60_000), at(90_000), 10)
+            .await
+            .unwrap(),
+        vec![DueSchedule {
+            mm_user_id: "mm-a".into(),
+            due_at: at(0)
+        }]
+    );
+
+    for user in ["mm-a", "mm-b", "mm-c", "mm-d"] {
+        assert!(
+            store
+                .finish_schedule(
+                    user,
+                    "daily-summary",
+                    "replica-1",
+                    Some(at(86_400_000)),
+                    at(11_000)
+                )
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        store.schedule("mm-b", "daily-summary").await.unwrap(),
+        Some(at(86_400_000))
+    );
+    assert_eq!(
+        store
+            .count_due_schedules("daily-summary", at(60_000))
+            .await
+            .unwrap(),
+        2,
+        "mm-late and mm-e are still in progress"
+    );
+    // Just before the finished runs' next time, only the two whose lease passed are claimable.
+    let taken_over = store
+        .claim_due_schedules(
+            "daily-summary",
+            "replica-1",
+            at(86_399_999),
+            at(86_500_000),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        due_users(&taken_over),
+        ["mm-late", "mm-e"],
+        "{taken_over:?}"
+    );
+}
+
+pub(crate) async fn schedules_claim_is_held_until_its_lease_passes(store: &Store) {
+    store.migrate().await.unwrap();
+    store
+        .set_schedule("mm-1", "reminder-check", Some(at(0)), at(0))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_schedules("reminder-check", "replica-1", at(1_000), at(31_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(due_users(&claimed), ["mm-1"]);
+
+    // Not claimable while the lease holds, by anyone.
+    for (holder, now_ms) in [
+        ("replica-2", 1_000),
+        ("replica-2", 30_999),
+        ("replica-1", 20_000),
+    ] {
+        assert!(
+            store
+                .claim_due_schedules(
+                    "reminder-check",
+                    holder,
+                    at(now_ms),
+                    at(now_ms + 30_000),
+                    10
+                )
+                .await
+                .unwrap()
+                .is_empty(),
+            "{holder} at {now_ms}"
+        );
+    }
+    // Once it passed, another replica takes it over, with the original due time.
+    let taken = store
+        .claim_due_schedules("reminder-check", "replica-2", at(31_000), at(61_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        taken,
+        vec![DueSchedule {
+            mm_user_id: "mm-1".into(),
+            due_at: at(0)
+        }]
+    );
+
+    // The first claimer lost it: neither finishing nor releasing changes anything.
+    assert!(
+        !store
+            .finish_schedule(
+                "mm-1",
+                "reminder-check",
+                "replica-1",
+                Some(at(300_000)),
+                at(32_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_schedule("mm-1", "reminder-check", "replica-1", None, at(32_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .release_schedule("mm-1", "reminder-check", "replica-1", at(33_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-1", "reminder-check").await.unwrap(),
+        Some(at(0))
+    );
+    assert!(
+        store
+            .claim_due_schedules("reminder-check", "replica-3", at(40_000), at(70_000), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "replica-2 still holds it"
+    );
+    assert!(
+        store
+            .finish_schedule(
+                "mm-1",
+                "reminder-check",
+                "replica-2",
+                Some(at(300_000)),
+                at(40_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-1", "reminder-check").await.unwrap(),
+        Some(at(300_000))
+    );
+    // A finished claim is gone: finishing twice does nothing.
+    assert!(
+        !store
+            .finish_schedule("mm-1", "reminder-check", "replica-2", None, at(41_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-1", "reminder-check").await.unwrap(),
+        Some(at(300_000))
+    );
+}
+
+pub(crate) async fn schedules_set_during_a_claim_wins_over_the_claimers_finish(store: &Store) {
+    store.migrate().await.unwrap();
+    store
+        .set_schedule("mm-1", "daily-summary", Some(at(0)), at(0))
+        .await
+        .unwrap();
+    store
+        .set_schedule("mm-2", "daily-summary", Some(at(0)), at(0))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_schedules("daily-summary", "replica-1", at(0), at(60_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+
+    // The users change their summary time while the runs are in progress.
+    store
+        .set_schedule("mm-1", "daily-summary", Some(at(5_000)), at(1_000))
+        .await
+        .unwrap();
+    store
+        .set_schedule("mm-2", "daily-summary", Some(at(3_600_000)), at(1_000))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .finish_schedule(
+                "mm-1",
+                "daily-summary",
+                "replica-1",
+                Some(at(86_400_000)),
+                at(2_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_schedule("mm-2", "daily-summary", "replica-1", None, at(2_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-1", "daily-summary").await.unwrap(),
+        Some(at(5_000))
+    );
+    assert_eq!(
+        store.schedule("mm-2", "daily-summary").await.unwrap(),
+        Some(at(3_600_000))
+    );
+    // The new schedule is unclaimed: due at its own time, although the old lease still runs.
+    let again = store
+        .claim_due_schedules("daily-summary", "replica-2", at(5_000), at(65_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![DueSchedule {
+            mm_user_id: "mm-1".into(),
+            due_at: at(5_000)
+        }]
+    );
+    assert!(
+        !store
+            .release_schedule("mm-1", "daily-summary", "replica-1", at(6_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_schedule(
+                "mm-1",
+                "daily-summary",
+                "replica-2",
+                Some(at(86_405_000)),
+                at(6_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-1", "daily-summary").await.unwrap(),
+        Some(at(86_405_000))
+    );
+}
+
+pub(crate) async fn schedules_release_makes_a_run_due_again_at_retry_at(store: &Store) {
+    store.migrate().await.unwrap();
+    store
+        .set_schedule("mm-1", "status-check", Some(at(0)), at(0))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_schedules("status-check", "replica-1", at(0), at(600_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(due_users(&claimed), ["mm-1"]);
+    assert!(
+        !store
+            .release_schedule("mm-1", "status-check", "replica-2", at(1_000))
+            .await
+            .unwrap(),
+        "only the holder releases"
+    );
+    assert!(
+        store
+            .release_schedule("mm-1", "status-check", "replica-1", at(60_500))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-1", "status-check").await.unwrap(),
+        Some(at(60_500))
+    );
+    assert!(
+        !store
+            .release_schedule("mm-1", "status-check", "replica-1", at(1_000))
+            .await
+            .unwrap(),
+        "released once"
+    );
+    assert_eq!(
+        store
+            .count_due_schedules("status-check", at(60_499))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .claim_due_schedules("status-check", "replica-2", at(60_499), at(600_000), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before retry_at"
+    );
+    let retried = store
+        .claim_due_schedules("status-check", "replica-2", at(60_500), at(600_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried,
+        vec![DueSchedule {
+            mm_user_id: "mm-1".into(),
+            due_at: at(60_500)
+        }]
+    );
+}
+
+pub(crate) async fn schedules_none_deletes_and_a_disconnect_removes_all_jobs(store: &Store) {
+    store.migrate().await.unwrap();
+    for job in ["daily-summary", "reminder-check", "status-check"] {
+        for user in ["mm-1", "mm-2"] {
+            store
+                .set_schedule(user, job, Some(at(0)), at(0))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        store.schedule("mm-1", "daily-summary").await.unwrap(),
+        Some(at(0))
+    );
+    assert_eq!(store.schedule("mm-1", "unknown").await.unwrap(), None);
+
+    // Setting None removes the schedule; doing it again is harmless.
+    store
+        .set_schedule("mm-1", "daily-summary", None, at(1))
+        .await
+        .unwrap();
+    store
+        .set_schedule("mm-1", "daily-summary", None, at(1))
+        .await
+        .unwrap();
+    assert_eq!(store.schedule("mm-1", "daily-summary").await.unwrap(), None);
+    assert_eq!(
+        store
+            .count_due_schedules("daily-summary", at(1))
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Finishing with no next run removes it too.
+    let claimed = store
+        .claim_due_schedules("reminder-check", "replica-1", at(1), at(60_000), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let user = claimed[0].mm_user_id.clone();
+    assert!(
+        store
+            .finish_schedule(&user, "reminder-check", "replica-1", None, at(2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.schedule(&user, "reminder-check").await.unwrap(), None);
+
+    // A disconnect removes every job of that user, claimed or not, and no other user's.
+    let mm1_claimed = store
+        .claim_due_schedules("status-check", "replica-1", at(3), at(60_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(mm1_claimed.len(), 2);
+    let mm1_left = 3 - 1 - u64::from(user == "mm-1");
+    assert_eq!(store.delete_schedules("mm-1").await.unwrap(), mm1_left);
+    assert_eq!(store.delete_schedules("mm-1").await.unwrap(), 0);
+    for job in ["daily-summary", "reminder-check", "status-check"] {
+        assert_eq!(store.schedule("mm-1", job).await.unwrap(), None, "{job}");
+    }
+    assert!(
+        !store
+            .finish_schedule(
+                "mm-1",
+                "status-check",
+                "replica-1",
+                Some(at(86_400_000)),
+                at(4)
+            )
+            .await
+            .unwrap(),
+        "a deleted schedule is not brought back by its claimer"
+    );
+    assert_eq!(store.schedule("mm-1", "status-check").await.unwrap(), None);
+    assert_eq!(
+        store.schedule("mm-2", "status-check").await.unwrap(),
+        Some(at(0))
+    );
+    assert_eq!(
+        store.schedule("mm-2", "daily-summary").await.unwrap(),
+        Some(at(0))
+    );
+}
+
+pub(crate) async fn schedules_concurrent_claimers_split_due_runs(store: &Store) {
+    store.migrate().await.unwrap();
+    const USERS: usize = 100;
+    let users: Vec<String> = (0..USERS).map(|i| format!("mm-{i:03}")).collect();
+    for (i, user) in users.iter().enumerate() {
+        // Many runs share a due time, as when everyone's summary is at 08:00.
+        let due_ms = i64::try_from(i % 7).unwrap() * 250;
+        store
+            .set_schedule(user, "daily-summary", Some(at(due_ms)), at(-1))
+            .await
+            .unwrap();
+    }
+    // Not due, and of another job: neither may be claimed.
+    store
+        .set_schedule("mm-later", "daily-summary", Some(at(60_000)), at(-1))
+        .await
+        .unwrap();
+    store
+        .set_schedule("mm-000", "status-check", Some(at(0)), at(-1))
+        .await
+        .unwrap();
+
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let mut replicas = JoinSet::new();
+    for r in 0..2 {
+        let store = store.clone();
+        let start = Arc::clone(&start);
+        replicas.spawn(async move {
+            let holder = format!("replica-{r}");
+            let mut mine = Vec::new();
+            start.wait().await;
+            loop {
+                let batch = store
+                    .claim_due_schedules("daily-summary", &holder, at(2_000), at(600_000), 7)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break mine;
+                }
+                for due in batch {
+                    assert!(
+                        store
+                            .finish_schedule(
+                                &due.mm_user_id,
+                                "daily-summary",
+                                &holder,
+                                Some(due.due_at + chrono::TimeDelta::days(1)),
+                                at(2_000),
+                            )
+                            .await
+                            .unwrap(),
+                        "{holder} lost {}",
+                        due.mm_user_id
+                    );
+                    mine.push(due.mm_user_id);
+                }
+                // The run itself, during which the other replica claims.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        });
+    }
+    let per_replica = replicas.join_all().await;
+    let all: Vec<&String> = per_replica.iter().flatten().collect();
+    let unique: BTreeSet<&String> = all.iter().copied().collect();
+    assert_eq!(
+        all.len(),
+        unique.len(),
+        "a run was claimed by both replicas"
+    );
+    assert_eq!(
+        unique,
+        users.iter().collect::<BTreeSet<_>>(),
+        "every due run was claimed, and nothing else"
+    );
+    assert!(
+        per_replica.iter().all(|mine| !mine.is_empty()),
+        "both replicas got work: {:?}",
+        per_replica.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store
+            .count_due_schedules("daily-summary", at(2_000))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.schedule("mm-006", "daily-summary").await.unwrap(),
+        Some(at(6 * 250) + chrono::TimeDelta::days(1))
+    );
+    assert_eq!(
+        store.schedule("mm-later", "daily-summary").await.unwrap(),
+        Some(at(60_000))
+    );
+    assert_eq!(
+        store
+            .count_due_schedules("status-check", at(2_000))
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -33,6 +33,12 @@ macro_rules! suite {
             cursors_only_move_forward,
             job_lease_has_one_holder_and_changes_hands_on_expiry,
             job_lease_concurrent_acquirers_get_one_holder,
+            schedules_due_runs_are_claimed_oldest_first_and_limited,
+            schedules_claim_is_held_until_its_lease_passes,
+            schedules_set_during_a_claim_wins_over_the_claimers_finish,
+            schedules_release_makes_a_run_due_again_at_retry_at,
+            schedules_none_deletes_and_a_disconnect_removes_all_jobs,
+            schedules_concurrent_claimers_split_due_runs,
         ]);
     };
     (@module $backend:ident, $factory:path, [$($case:ident),* $(,)?]) => {
