@@ -153,7 +153,7 @@ fn migrate_creates_the_sqlite_schema_once() {
     let first = run(&["migrate"], &env);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("applied 2 migration(s) to the SQLite schema"),
+        text(&first.stdout).contains("applied 3 migration(s) to the SQLite schema"),
         "{}",
         text(&first.stdout)
     );
@@ -183,11 +183,11 @@ fn migrate_creates_the_sqlite_schema_once() {
     let second = run(&["migrate"], &env);
     assert!(second.status.success());
     assert!(
-        text(&second.stdout).contains("is up to date (2 migration(s)); nothing changed"),
+        text(&second.stdout).contains("is up to date (3 migration(s)); nothing changed"),
         "{}",
         text(&second.stdout)
     );
-    assert_eq!(query("SELECT COUNT(*) FROM _sqlx_migrations"), 2);
+    assert_eq!(query("SELECT COUNT(*) FROM _sqlx_migrations"), 3);
     assert_eq!(
         query("SELECT COUNT(*) FROM user_preferences"),
         1,
@@ -231,7 +231,7 @@ fn migrate_creates_the_postgres_schema_once() {
     let first = run(&["migrate"], &env);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("applied 2 migration(s) to the PostgreSQL schema"),
+        text(&first.stdout).contains("applied 3 migration(s) to the PostgreSQL schema"),
         "{}",
         text(&first.stdout)
     );
@@ -252,8 +252,8 @@ fn migrate_creates_the_postgres_schema_once() {
             .await
             .expect("count tables")
     });
-    // Nine tables of ours plus sqlx's migration ledger.
-    assert_eq!(tables, 10);
+    // Ten tables of ours (user_schedules the latest) plus sqlx's migration ledger.
+    assert_eq!(tables, 11);
 }
 
 #[test]

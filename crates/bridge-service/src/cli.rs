@@ -290,13 +290,15 @@ async fn reseal(
 }
 
 /// Installs the global log subscriber. Logs go to standard error.
-pub fn init_logging(config: &LogConfig) {
+/// Installs the log subscriber: the filter of `log.level`, the format of `log.format`, and the
+/// calendar's admin-log copies (C6) when given.
+pub fn init_logging(config: &LogConfig, admin_log: Option<crate::admin_log::AdminLogLayer>) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter: tracing_subscriber::filter::Targets = config.level.parse().unwrap_or_else(|_| {
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
     });
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(admin_log);
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = match config.format {
         LogFormat::Text => registry
@@ -327,7 +329,13 @@ async fn serve(product: Product, path: Option<&std::path::Path>) -> Result<ExitC
         );
         return Ok(ExitCode::from(CONFIG_ERROR));
     };
-    init_logging(&config.log);
+    let admin_log = match product {
+        Product::Calendar => crate::admin_log::install(
+            &crate::admin_log::AdminLogSettings::from_calendar(&config.calendar),
+        ),
+        Product::Teams => None,
+    };
+    init_logging(&config.log, admin_log);
     for warning in &loaded.problems {
         tracing::warn!(key = %warning.key, "{}", warning.message);
     }

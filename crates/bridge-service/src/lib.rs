@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin_log;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 mod error;
+pub mod graph;
 mod keys;
+pub mod linking;
 mod product;
 mod sandbox;
 pub mod server;

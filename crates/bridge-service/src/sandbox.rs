@@ -15,6 +15,9 @@ use mm_emulator::{MattermostEmulator, NewCommand, NewUser as MmUser};
 use secrecy::ExposeSecret as _;
 use store::EncryptionKey;
 
+#[path = "sandbox_calendar.rs"]
+mod calendar_demo;
+
 use crate::config::{self, LogConfig, LogFormat};
 use crate::service::Service;
 use crate::{Product, ServiceError, cli, server};
@@ -225,10 +228,13 @@ pub(crate) async fn run(
     product: Product,
     listen: Option<SocketAddr>,
 ) -> Result<ExitCode, ServiceError> {
-    cli::init_logging(&LogConfig {
-        level: "info".into(),
-        format: LogFormat::Text,
-    });
+    cli::init_logging(
+        &LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        },
+        None,
+    );
     let dir = tempfile::Builder::new()
         .prefix(&format!("{}-sandbox-", product.binary()))
         .tempdir()
@@ -277,6 +283,10 @@ pub(crate) async fn run(
     ];
     if product == Product::Teams {
         env.push(setting("MICROSOFT__BILLING_MODEL", "A".into()));
+    } else {
+        // Short ticks, so the demo's reminder and status change show within seconds.
+        env.push(setting("CALENDAR__TICK_INTERVAL", "2".into()));
+        env.push(setting("MICROSOFT__GRAPH_RATE_LIMIT", "0".into()));
     }
     let loaded = config::load_from(product, None, env);
     let Some(config) = loaded.config else {
@@ -296,7 +306,24 @@ pub(crate) async fn run(
         }
         "linked just now (see above), notifications on, Available in Teams"
     } else {
-        "not linked, Away in Teams"
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ServiceError::Sandbox(format!("demo, HTTP client: {e}")))?;
+        wait_for("the service to answer /healthz", || async {
+            http.get(format!("{public_url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+                .then_some(())
+        })
+        .await?;
+        let steps = calendar_demo::scripted(&http, &graph, &mattermost, &mm, &demo).await?;
+        for step in steps {
+            println!("  {step}");
+        }
+        "connected just now (see above): summary daily, status sync on"
     };
     // From here on, a browser sign-in shows the emulator's account picker.
     graph.sign_in_as(None);
@@ -305,6 +332,7 @@ pub(crate) async fn run(
     let mm_site = mattermost.site_url().to_string();
     let mm_site = mm_site.trim_end_matches('/');
     let slash = product.slash_command();
+    let teams = product == Product::Teams;
     let by_hand = if product == Product::Teams {
         format!(
             "Chat notifications by hand (Alice is Available in Teams now, so nothing reaches her)\n  \
@@ -325,7 +353,23 @@ pub(crate) async fn run(
             alice_mm = mm.alice_id,
         )
     } else {
-        String::new()
+        format!(
+            "Calendar by hand (Alice is connected; her zone is W. Europe Standard Time)\n  \
+             1. Ask for her agenda (the reply is the \"message\" of the ephemeral post):\n     \
+             curl -s -X POST {mm_site}/_emulator/slash-commands -H 'Content-Type: application/json' \\\n       \
+             -d '{{\"user_id\":\"{alice_mm}\",\"channel_id\":\"{channel}\",\"command\":\"/mscalendar today\"}}'\n  \
+             2. Invite her to something (Bob organizes; the service DMs her with Accept / Tentative / Decline):\n     \
+             curl -s -X POST {control}events -H 'Content-Type: application/json' \\\n       \
+             -d '{{\"organizer\":\"{bob}\",\"attendees\":[\"{alice}\"],\"subject\":\"Lunch\",\"start\":\"{tomorrow}T12:00:00Z\",\"end\":\"{tomorrow}T13:00:00Z\"}}'\n  \
+             3. Her DMs (summary, reminder, invitations, status prompts):\n     \
+             curl -s {mm_site}/_emulator/users/{alice_mm}/direct-messages\n  \
+             Also: /mscalendar settings, summary time 8:00 AM, settings status confirm, viewcal, help.\n\n",
+            alice = demo.alice.id,
+            bob = demo.bob.id,
+            alice_mm = mm.alice_id,
+            channel = mm.channel_id,
+            tomorrow = (Utc::now() + TimeDelta::days(1)).format("%Y-%m-%d"),
+        )
     };
     println!(
         "\n{name} sandbox: everything runs on this machine; Ctrl-C stops it and deletes its data.\n\n\
@@ -335,22 +379,35 @@ pub(crate) async fn run(
          admin token: {admin_token}   slash command: {slash} -> {public_url}/mattermost/command\n\n\
          Demo tenant (same people on both sides; passwords sandbox-<name>)\n  \
          Alice Smith  @alice  alice@contoso.com  {alice_line}\n  \
-         Bob Jones    @bob    bob@contoso.com    not linked, Available (id {bob_mm})\n  Carol White  @carol  carol@contoso.com  not linked, Busy\n  \
-         Dan Brown    -       dan@contoso.com    Teams only, Offline\n  Chats: Alice-Bob, Bob-Dan, and the group \"Launch plan\"; Alice has a daily stand-up.\n\n\
+         Bob Jones    @bob    bob@contoso.com    not linked{bob_line} (id {bob_mm})\n  Carol White  @carol  carol@contoso.com  not linked{carol_line}\n  \
+         Dan Brown    -       dan@contoso.com    Microsoft only{dan_line}\n  {extra_line}\n\n\
          {by_hand}\
          Link Bob by hand\n  \
          1. Run {slash} connect as Bob (the Mattermost emulator posts it to the service, as Mattermost would):\n     \
          curl -s -X POST {mm_site}/_emulator/slash-commands -H 'Content-Type: application/json' \\\n       \
          -d '{{\"user_id\":\"{bob_mm}\",\"channel_id\":\"{channel}\",\"command\":\"{slash} connect\"}}'\n  \
          2. Open the link in the reply's \"message\" in a browser and pick Bob Jones in the emulator's account picker.\n  \
-         3. The page says Connected; the bot's confirmation DM, with its Enable notifications button, is at\n     \
+         3. The page says Connected; the bot's confirmation DM is at\n     \
          curl -s {mm_site}/_emulator/users/{bob_mm}/direct-messages\n  \
-         Try {slash} status, settings or disconnect the same way.\n\n\
+         Try {slash} {try_next} or disconnect the same way.\n\n\
          More\n  curl -s {control} | head -c 600\n  \
          curl -s -X POST {control}chats/{group}/messages -H 'Content-Type: application/json' \\\n       \
          -d '{{\"from\":\"{carol}\",\"html\":\"<p>Slides are in the doc.</p>\"}}'\n  \
          curl -s {mm_site}/api/v4/users/me -H 'Authorization: Bearer {admin_token}'\n",
         name = product.display_name(),
+        bob_line = if teams { ", Available" } else { "" },
+        carol_line = if teams { ", Busy" } else { "" },
+        dan_line = if teams { ", Offline" } else { "" },
+        extra_line = if teams {
+            "Chats: Alice-Bob, Bob-Dan, and the group \"Launch plan\"; Alice has a daily stand-up."
+        } else {
+            "Alice has a daily stand-up (Europe/Berlin) and Bob's design review today."
+        },
+        try_next = if teams {
+            "status, settings"
+        } else {
+            "settings, today, help"
+        },
         tenant = graph.tenant_id(),
         graph_url = graph.graph_url(),
         login_url = graph.login_url(),
@@ -435,26 +492,65 @@ async fn link_alice(
     alice_ms_id: &str,
     steps: &mut Vec<String>,
 ) -> Result<(), ServiceError> {
+    let dm = sign_in_alice(http, graph, mattermost, mm, alice_ms_id, "/msteams", steps).await?;
+    let fail = |what: &str| {
+        let what = what.to_owned();
+        move |e: String| ServiceError::Sandbox(format!("demo sign-in, {what}: {e}"))
+    };
+    let button = dm.props["attachments"][0]["actions"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let clicked = mattermost
+        .click_button(&mm.alice_id, &dm.id, &button)
+        .await
+        .map_err(|e| fail("Enable notifications")(e.to_string()))?;
+    // The button runs the same code as `/msteams notifications on`; its answer says so.
+    let answer = clicked.ephemeral.map(|p| p.message).unwrap_or_default();
+    if !answer.starts_with("Chat notifications are on") {
+        return Err(fail("Enable notifications")(format!(
+            "the service answered `{answer}`"
+        )));
+    }
+    steps.push(format!(
+        "@alice clicked Enable notifications -> {}",
+        answer.split(':').next().unwrap_or(&answer)
+    ));
+    Ok(())
+}
+
+/// Alice runs `<trigger> connect`, follows the link through the Graph emulator's sign-in, and
+/// gets the bot's confirmation DM, which is returned.
+async fn sign_in_alice(
+    http: &reqwest::Client,
+    graph: &GraphEmulator,
+    mattermost: &MattermostEmulator,
+    mm: &MattermostSide,
+    alice_ms_id: &str,
+    trigger: &str,
+    steps: &mut Vec<String>,
+) -> Result<mm_emulator::Post, ServiceError> {
+    let command = format!("{trigger} connect");
     let fail = |what: &str| {
         let what = what.to_owned();
         move |e: String| ServiceError::Sandbox(format!("demo sign-in, {what}: {e}"))
     };
     let outcome = mattermost
-        .run_slash_command(&mm.alice_id, &mm.channel_id, "/msteams connect")
+        .run_slash_command(&mm.alice_id, &mm.channel_id, &command)
         .await
-        .map_err(|e| fail("/msteams connect")(e.to_string()))?;
+        .map_err(|e| fail(&command)(e.to_string()))?;
     let reply = outcome
         .ephemeral
         .first()
         .map(|p| p.message.clone())
-        .ok_or_else(|| fail("/msteams connect")("no reply".into()))?;
+        .ok_or_else(|| fail(&command)("no reply".into()))?;
     let link = reply
         .split("](")
         .nth(1)
         .and_then(|rest| rest.split(')').next())
-        .ok_or_else(|| fail("/msteams connect")(format!("no link in `{reply}`")))?
+        .ok_or_else(|| fail(&command)(format!("no link in `{reply}`")))?
         .to_owned();
-    steps.push(format!("@alice: /msteams connect -> {link}"));
+    steps.push(format!("@alice: {command} -> {link}"));
     graph.sign_in_as(Some(alice_ms_id));
     let mut url = link;
     for _ in 0..3 {
@@ -489,26 +585,7 @@ async fn link_alice(
         "bot -> @alice: {}",
         dm.message.lines().next().unwrap_or("")
     ));
-    let button = dm.props["attachments"][0]["actions"][0]["id"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
-    let clicked = mattermost
-        .click_button(&mm.alice_id, &dm.id, &button)
-        .await
-        .map_err(|e| fail("Enable notifications")(e.to_string()))?;
-    // The button runs the same code as `/msteams notifications on`; its answer says so.
-    let answer = clicked.ephemeral.map(|p| p.message).unwrap_or_default();
-    if !answer.starts_with("Chat notifications are on") {
-        return Err(fail("Enable notifications")(format!(
-            "the service answered `{answer}`"
-        )));
-    }
-    steps.push(format!(
-        "@alice clicked Enable notifications -> {}",
-        answer.split(':').next().unwrap_or(&answer)
-    ));
-    Ok(())
+    Ok(dm)
 }
 
 /// Presence-gated notifications at work: with Alice Away, Bob's Teams message becomes a DM from

@@ -20,19 +20,25 @@ pub struct AppState {
     pub store: Store,
     /// The Teams integration, whose dependencies readiness also checks.
     pub teams: Option<std::sync::Arc<crate::teams::TeamsApp>>,
+    /// The calendar integration, likewise.
+    pub calendar: Option<std::sync::Arc<crate::calendar::CalendarApp>>,
 }
 
 /// The service's routes: health for both products, plus the Teams integration's when given.
 pub fn router(state: AppState) -> Router {
     let teams = state.teams.clone();
-    let health = Router::new()
+    let calendar = state.calendar.clone();
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    match teams {
-        Some(app) => health.merge(crate::teams::routes(app)),
-        None => health,
+    if let Some(app) = teams {
+        router = router.merge(crate::teams::routes(app));
     }
+    if let Some(app) = calendar {
+        router = router.merge(crate::calendar::routes(app));
+    }
+    router
 }
 
 /// Liveness: the process answers. Says nothing about dependencies, so an orchestrator does not
@@ -69,6 +75,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         && let Some(teams) = &state.teams
     {
         problem = teams.readiness_problem().await;
+    }
+    if problem.is_none()
+        && let Some(calendar) = &state.calendar
+    {
+        problem = calendar.readiness_problem().await;
     }
     let status = if problem.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
@@ -144,6 +155,7 @@ mod tests {
                 product: Product::Teams,
                 store,
                 teams: None,
+                calendar: None,
             },
             dir,
         )

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use store::{Store, StoreOptions, TokenSealer};
 
+use crate::calendar::CalendarApp;
 use crate::config::Config;
 use crate::server::{self, AppState};
 use crate::teams::TeamsApp;
@@ -18,6 +19,7 @@ pub struct Service {
     store: Store,
     sealer: Arc<TokenSealer>,
     teams: Option<Arc<TeamsApp>>,
+    calendar: Option<Arc<CalendarApp>>,
     listener: tokio::net::TcpListener,
 }
 
@@ -35,13 +37,23 @@ impl Service {
                 config.store.url
             )))?;
         let sealer = Arc::new(keys::load_sealer(&config.store)?);
-        let teams = match config.product {
-            Product::Teams => Some(Arc::new(TeamsApp::new(
-                &config,
-                store.clone(),
-                sealer.clone(),
-            )?)),
-            Product::Calendar => None,
+        let (teams, calendar) = match config.product {
+            Product::Teams => (
+                Some(Arc::new(TeamsApp::new(
+                    &config,
+                    store.clone(),
+                    sealer.clone(),
+                )?)),
+                None,
+            ),
+            Product::Calendar => (
+                None,
+                Some(Arc::new(CalendarApp::new(
+                    &config,
+                    store.clone(),
+                    sealer.clone(),
+                )?)),
+            ),
         };
         let listener = server::bind(config.server.listen).await?;
         Ok(Self {
@@ -49,6 +61,7 @@ impl Service {
             store,
             sealer,
             teams,
+            calendar,
             listener,
         })
     }
@@ -68,6 +81,11 @@ impl Service {
     /// The Teams integration, for `teams-bridge`.
     pub fn teams(&self) -> Option<&Arc<TeamsApp>> {
         self.teams.as_ref()
+    }
+
+    /// The calendar integration, for `calendar-bridge`.
+    pub fn calendar(&self) -> Option<&Arc<CalendarApp>> {
+        self.calendar.as_ref()
     }
 
     pub fn config(&self) -> &Config {
@@ -92,8 +110,13 @@ impl Service {
             product,
             store: self.store.clone(),
             teams: self.teams.clone(),
+            calendar: self.calendar.clone(),
         };
-        let jobs = self.teams.clone().map(|app| tokio::spawn(app.run_jobs()));
+        let jobs = match (&self.teams, &self.calendar) {
+            (Some(app), _) => Some(tokio::spawn(app.clone().run_jobs())),
+            (None, Some(app)) => Some(tokio::spawn(app.clone().run_jobs())),
+            (None, None) => None,
+        };
         let result = server::serve(self.listener, server::router(state), shutdown).await;
         if let Some(jobs) = jobs {
             jobs.abort();

@@ -71,6 +71,38 @@ pub struct Config {
     pub mattermost: MattermostConfig,
     pub microsoft: MicrosoftConfig,
     pub log: LogConfig,
+    /// `[calendar]`: read by `calendar-bridge` only (defaults elsewhere).
+    pub calendar: CalendarConfig,
+}
+
+/// `[calendar]` (C1-C6).
+#[derive(Debug, Clone)]
+pub struct CalendarConfig {
+    /// Mattermost user ids that may run the admin subcommands and receive the admin logs, besides
+    /// Mattermost's system admins (who may run them but get no logs unless listed).
+    pub admin_user_ids: Vec<String>,
+    /// Warnings and errors (at this level and above) copied to the admin users as bot DMs;
+    /// `None` (`off`, the default) copies nothing.
+    pub admin_log_level: Option<tracing::Level>,
+    /// Whether those copies carry the log event's context (target and fields).
+    pub admin_log_verbose: bool,
+    /// How often due summaries, reminders and status changes are looked for (seconds; default 15).
+    pub tick_interval: std::time::Duration,
+    /// How often each user's upcoming events are re-read as a safety net for missed change
+    /// notifications (minutes; default 30).
+    pub reconcile_interval: chrono::TimeDelta,
+}
+
+impl Default for CalendarConfig {
+    fn default() -> Self {
+        Self {
+            admin_user_ids: Vec::new(),
+            admin_log_level: None,
+            admin_log_verbose: false,
+            tick_interval: std::time::Duration::from_secs(15),
+            reconcile_interval: chrono::TimeDelta::minutes(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -9,8 +9,9 @@ use toml::Value;
 use url::Url;
 
 use super::{
-    BillingModel, Config, KeySource, LogConfig, LogFormat, MattermostConfig, MicrosoftConfig,
-    Origin, Problem, RawConfig, ServerConfig, StoreConfig, StoreLocation, StoreUrl,
+    BillingModel, CalendarConfig, Config, KeySource, LogConfig, LogFormat, MattermostConfig,
+    MicrosoftConfig, Origin, Problem, RawConfig, ServerConfig, StoreConfig, StoreLocation,
+    StoreUrl,
 };
 use crate::Product;
 
@@ -181,6 +182,26 @@ impl Reader {
         }
     }
 
+    fn boolean(&mut self, section: &str, key: &str) -> Option<Option<bool>> {
+        let Some((value, origin)) = self.take(section, key) else {
+            return Some(None);
+        };
+        match &value {
+            Value::Boolean(b) => Some(Some(*b)),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(Some(true)),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(Some(false)),
+            other => {
+                self.bad(
+                    section,
+                    key,
+                    &origin,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
     fn string_list(&mut self, section: &str, key: &str) -> Vec<(String, Origin)> {
         let Some((value, origin)) = self.take(section, key) else {
             return Vec::new();
@@ -238,7 +259,14 @@ impl Reader {
     }
 }
 
-const KNOWN_SECTIONS: &[&str] = &["server", "store", "mattermost", "microsoft", "log"];
+const KNOWN_SECTIONS: &[&str] = &[
+    "server",
+    "store",
+    "mattermost",
+    "microsoft",
+    "log",
+    "calendar",
+];
 
 pub(crate) fn validate(product: Product, raw: RawConfig) -> (Option<Config>, Vec<Problem>) {
     let mut r = Reader {
@@ -251,15 +279,24 @@ pub(crate) fn validate(product: Product, raw: RawConfig) -> (Option<Config>, Vec
     let mattermost = mattermost(&mut r, server.as_ref());
     let microsoft = microsoft(&mut r);
     let log = log(&mut r);
+    let calendar = calendar(&mut r);
     let problems = r.finish();
-    let config = match (server, store, mattermost, microsoft, log) {
-        (Some(server), Some(store), Some(mattermost), Some(microsoft), Some(log)) => Some(Config {
+    let config = match (server, store, mattermost, microsoft, log, calendar) {
+        (
+            Some(server),
+            Some(store),
+            Some(mattermost),
+            Some(microsoft),
+            Some(log),
+            Some(calendar),
+        ) => Some(Config {
             product,
             server,
             store,
             mattermost,
             microsoft,
             log,
+            calendar,
         }),
         _ => None,
     };
@@ -683,5 +720,87 @@ fn log(r: &mut Reader) -> Option<LogConfig> {
     Some(LogConfig {
         level: level?,
         format: format?,
+    })
+}
+
+fn calendar(r: &mut Reader) -> Option<CalendarConfig> {
+    let defaults = CalendarConfig::default();
+    if r.product != Product::Calendar {
+        // Left in the sections: `finish` reports the keys as unknown to this binary.
+        if let Some(keys) = r.sections.get("calendar")
+            && !keys.is_empty()
+        {
+            r.warn(
+                "calendar",
+                "*",
+                "the [calendar] section is read by calendar-bridge only; remove it here",
+            );
+            r.sections.remove("calendar");
+        }
+        return Some(defaults);
+    }
+    let mut ok = true;
+    let mut admin_user_ids = Vec::new();
+    for (value, origin) in r.string_list("calendar", "admin_user_ids") {
+        // An environment variable holds one string: ids separated by commas.
+        for id in value.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+            if id.len() == 26 && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                if !admin_user_ids.iter().any(|a| a == id) {
+                    admin_user_ids.push(id.to_owned());
+                }
+            } else {
+                r.bad(
+                    "calendar",
+                    "admin_user_ids",
+                    &origin,
+                    format!("`{id}` is not a Mattermost user id (26 letters and digits; usernames do not work here)"),
+                );
+                ok = false;
+            }
+        }
+    }
+    let admin_log_level = match r.string("calendar", "admin_log_level") {
+        None => None,
+        Some((value, origin)) => match value.to_ascii_lowercase().as_str() {
+            "off" | "none" => None,
+            "error" => Some(tracing::Level::ERROR),
+            "warn" | "warning" => Some(tracing::Level::WARN),
+            "info" => Some(tracing::Level::INFO),
+            "debug" => Some(tracing::Level::DEBUG),
+            _ => {
+                r.bad(
+                    "calendar",
+                    "admin_log_level",
+                    &origin,
+                    format!("`{value}` is not one of off, error, warn, info, debug"),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    if admin_log_level.is_some() && admin_user_ids.is_empty() {
+        r.warn(
+            "calendar",
+            "admin_log_level",
+            "logs are copied to the admin users, and admin_user_ids is empty: nobody receives them",
+        );
+    }
+    let admin_log_verbose = r.boolean("calendar", "admin_log_verbose");
+    let tick = r.integer("calendar", "tick_interval", 1..=300);
+    let reconcile = r.integer("calendar", "reconcile_interval", 1..=1440);
+    let admin_log_verbose = admin_log_verbose?.unwrap_or(false);
+    if !ok {
+        return None;
+    }
+    Some(CalendarConfig {
+        admin_user_ids,
+        admin_log_level,
+        admin_log_verbose,
+        tick_interval: tick
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(defaults.tick_interval, std::time::Duration::from_secs),
+        reconcile_interval: reconcile
+            .map_or(defaults.reconcile_interval, chrono::TimeDelta::minutes),
     })
 }

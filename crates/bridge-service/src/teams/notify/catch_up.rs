@@ -7,12 +7,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use store::{AccountLink, NewInboxItem, link_token_context};
-use teams_graph::{GraphClient, TokenSet};
+use store::{AccountLink, NewInboxItem};
+use teams_graph::GraphClient;
 
 use super::NotifyPipeline;
-use super::graph::CallError;
 use super::webhook::{KIND_MESSAGE, message_dedupe_key};
+use crate::graph::CallError;
 
 /// The job lease's name: one replica catches up at a time.
 const JOB: &str = "teams-catch-up";
@@ -212,22 +212,13 @@ impl NotifyPipeline {
 
     /// A Graph client with the user's delegated token, if it has not expired.
     fn user_client(&self, link: &AccountLink) -> Result<Option<GraphClient>, CallError> {
-        let Some(sealed) = &link.token else {
-            return Ok(None);
-        };
-        let json = self
-            .sealer
-            .open_secret(sealed, &link_token_context(&link.mm_user_id))
-            .map_err(|e| CallError::Permanent(format!("a stored token cannot be opened: {e}")))?;
-        let tokens = TokenSet::from_json(&json)
-            .map_err(|e| CallError::Permanent(format!("a stored token is unreadable: {e}")))?;
-        if tokens.expires_at <= self.clock.now() + TimeDelta::minutes(1) {
-            return Ok(None);
-        }
         let metrics = self.metrics.clone();
-        let client = GraphClient::new(self.graph.endpoints(), &tokens.access_token)?.with_observer(
+        crate::graph::delegated_client(
+            &self.sealer,
+            self.graph.endpoints(),
+            link,
+            self.clock.now(),
             std::sync::Arc::new(move |endpoint, status| metrics.graph_request(endpoint, status)),
-        );
-        Ok(Some(client))
+        )
     }
 }

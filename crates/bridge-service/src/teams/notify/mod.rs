@@ -5,7 +5,6 @@
 //! A singleton job keeps the tenant-wide chat-message subscription alive.
 
 mod catch_up;
-mod graph;
 mod metrics;
 mod subscription;
 mod webhook;
@@ -20,9 +19,9 @@ use mm_client::MattermostClient;
 use secrecy::SecretString;
 use store::Store;
 
+use crate::graph::AppGraph;
+pub use crate::graph::CallError;
 pub use catch_up::CatchUpReport;
-pub(crate) use graph::AppGraph;
-pub use graph::CallError;
 pub use metrics::Metrics;
 pub use subscription::SubscriptionReport;
 pub(crate) use webhook::routes;
@@ -86,6 +85,9 @@ pub struct NotifyPipeline {
     dm_channels: Mutex<HashMap<String, String>>,
     /// Mattermost usernames by user id, for mentions.
     usernames: Mutex<HashMap<String, String>>,
+    /// Messages with files are delivered two at a time: a file is held in memory while it is
+    /// copied, and concurrent deliveries must not multiply that.
+    file_copies: tokio::sync::Semaphore,
     wake: tokio::sync::Notify,
     catch_up: tokio::sync::Notify,
     /// Whether this process has asked for its start-up catch-up (after its first subscription
@@ -129,6 +131,7 @@ impl NotifyPipeline {
             chats: Mutex::new(HashMap::new()),
             dm_channels: Mutex::new(HashMap::new()),
             usernames: Mutex::new(HashMap::new()),
+            file_copies: tokio::sync::Semaphore::new(2),
             wake: tokio::sync::Notify::new(),
             catch_up: tokio::sync::Notify::new(),
             start_caught_up: std::sync::atomic::AtomicBool::new(false),

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret as _;
 use teams_graph::{NewSubscription, Subscription};
 
 use super::NotifyPipeline;
-use super::graph::CallError;
+use crate::graph::CallError;
 
 /// The job lease's name.
 const JOB: &str = "teams-chat-subscription";

@@ -8,17 +8,16 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use secrecy::ExposeSecret as _;
 use store::NewInboxItem;
-use teams_graph::notifications::{self, ChangeNotification};
+use teams_graph::notifications::ChangeNotification;
 
 use super::NotifyPipeline;
+use crate::graph::{BODY_LIMIT, checked_items, handshake, without_client_state};
 
-/// Graph's batches are small; anything above this is not Graph.
-pub(crate) const BODY_LIMIT: usize = 1 << 20;
 /// Inbox kinds.
 pub(crate) const KIND_MESSAGE: &str = "graph.chat_message";
 pub(crate) const KIND_LIFECYCLE: &str = "graph.lifecycle";
@@ -29,23 +28,6 @@ pub(crate) fn routes(pipeline: Arc<NotifyPipeline>) -> Router {
         .route("/graph/lifecycle", post(lifecycle_notifications))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(pipeline)
-}
-
-/// The handshake Graph makes when a subscription is created (and at times later): the token
-/// from the query, decoded, echoed as plain text.
-fn handshake(query: Option<&str>) -> Option<Response> {
-    let token = notifications::validation_token(query?)?;
-    if token.len() > 4096 {
-        return Some((StatusCode::BAD_REQUEST, "validation token too long").into_response());
-    }
-    Some(
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            token,
-        )
-            .into_response(),
-    )
 }
 
 async fn change_notifications(
@@ -89,17 +71,6 @@ pub(crate) fn message_dedupe_key(chat_id: &str, message_id: &str) -> String {
     format!("created:{chat_id}:{message_id}")
 }
 
-/// The item as stored: without its clientState, so the database never holds the webhook secret.
-fn without_client_state(raw: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Object(mut item)) => {
-            item.remove("clientState");
-            serde_json::Value::Object(item).to_string()
-        }
-        _ => raw.to_owned(),
-    }
-}
-
 /// What to do with one valid item.
 fn inbox_item(
     endpoint: Endpoint,
@@ -136,43 +107,15 @@ fn inbox_item(
 }
 
 async fn accept(pipeline: &NotifyPipeline, endpoint: Endpoint, body: &[u8]) -> Response {
-    let batch = match notifications::parse_notification_batch(body) {
-        Ok(batch) => batch,
-        Err(err) => {
-            tracing::warn!(error = %err, "refused a malformed Graph notification body");
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("malformed notification: {err}"),
-            )
-                .into_response();
-        }
+    let items = match checked_items(
+        body,
+        pipeline.webhook_secret.expose_secret(),
+        |item, raw| inbox_item(endpoint, item, raw.to_owned()),
+        |reason| pipeline.metrics.discarded(reason),
+    ) {
+        Ok(items) => items,
+        Err(refused) => return *refused,
     };
-    let mut items = Vec::new();
-    for entry in batch {
-        let raw = match entry {
-            Ok(raw) => raw,
-            Err(err) => {
-                tracing::warn!(error = %err, "dropped a malformed item of a Graph notification");
-                pipeline.metrics.discarded("malformed_item");
-                continue;
-            }
-        };
-        if !raw
-            .item
-            .client_state_matches(pipeline.webhook_secret.expose_secret())
-        {
-            tracing::warn!(
-                subscription_id = %raw.item.subscription_id,
-                "dropped a Graph notification whose clientState does not match microsoft.webhook_secret"
-            );
-            pipeline.metrics.discarded("client_state");
-            continue;
-        }
-        match inbox_item(endpoint, &raw.item, raw.raw.clone()) {
-            Ok(item) => items.push(item),
-            Err(reason) => pipeline.metrics.discarded(reason),
-        }
-    }
     if !items.is_empty() {
         let now = pipeline.clock.now();
         match pipeline.store.enqueue(&items, now).await {

@@ -19,16 +19,20 @@ use store::{InboxItem, Reservation};
 use teams_graph::notifications::{ChangeNotification, LifecycleEvent};
 use teams_graph::{ChatMessage, Downloaded, GraphClient, GraphError, MessageSender};
 
-use super::graph::CallError;
 use super::webhook::{KIND_LIFECYCLE, KIND_MESSAGE};
 use super::{ChatInfo, NotifyPipeline};
-use crate::teams::ports::NOTIFICATIONS;
+use crate::graph::CallError;
+use crate::linking::ports::NOTIFICATIONS;
 
 /// The post prop that names the Teams message a DM is about (`teams:<chat>:<message>`).
 const POST_KEY: &str = "ms_teams_message";
 
 /// How long a worker lets new items gather before claiming, when the queue is not full.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
+/// How many of a batch's messages are delivered at once: each DM is a few store statements and a
+/// Mattermost post, mostly waiting, so one at a time leaves the machine idle.
+const DELIVERY_CONCURRENCY: usize = 16;
 
 /// What one batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,6 +43,16 @@ pub struct BatchReport {
     pub skipped: usize,
     pub retried: usize,
     pub dead: usize,
+}
+
+impl BatchReport {
+    fn add(&mut self, other: &BatchReport) {
+        self.claimed += other.claimed;
+        self.delivered += other.delivered;
+        self.skipped += other.skipped;
+        self.retried += other.retried;
+        self.dead += other.dead;
+    }
 }
 
 /// Largest file copied into a DM. Mattermost's own default maximum is 100 MB (`MaxFileSize`);
@@ -299,8 +313,14 @@ impl NotifyPipeline {
                 return Ok(report);
             }
         };
-        for r in ready {
-            self.deliver(r, &presences, &mut report).await?;
+        use futures_util::StreamExt as _;
+        let delivered: Vec<Result<BatchReport, store::StoreError>> =
+            futures_util::stream::iter(ready.into_iter().map(|r| self.deliver(r, &presences)))
+                .buffer_unordered(DELIVERY_CONCURRENCY)
+                .collect()
+                .await;
+        for outcome in delivered {
+            report.add(&outcome?);
         }
         Ok(report)
     }
@@ -324,9 +344,10 @@ impl NotifyPipeline {
         report: &mut BatchReport,
     ) -> Result<(), store::StoreError> {
         let now = self.clock.now();
-        // Throttling says "later", not "never": it does not use up an item's attempts.
+        // Throttling and a held reservation say "later", not "never": they do not use up an
+        // item's attempts.
         if item.claim.attempt >= self.settings.max_attempts
-            && !matches!(err, CallError::Throttled(_))
+            && !matches!(err, CallError::Throttled(_) | CallError::Held(_))
         {
             report.dead += 1;
             tracing::error!(item = item.claim.id, error = %err, "notification failed too often; dead-lettered");
@@ -341,6 +362,9 @@ impl NotifyPipeline {
         }
         let wait = match err {
             CallError::Throttled(Some(after)) => *after,
+            // Just after the holder's reservation lapses (or sooner, if it finishes, the
+            // ledger then says delivered): not the doubling backoff, which overshoots it.
+            CallError::Held(left) => (*left + Duration::from_secs(1)).min(Duration::from_secs(600)),
             _ => backoff(item.claim.attempt),
         };
         self.metrics.delivery_failed();
@@ -666,14 +690,23 @@ impl NotifyPipeline {
         }
     }
 
+    /// Sends one message's DMs (those its recipients' presence allows) and finishes or retries
+    /// the item: what it did, for the batch's report.
     async fn deliver(
         &self,
         mut ready: Ready,
         presences: &HashMap<String, Presence>,
-        report: &mut BatchReport,
-    ) -> Result<(), store::StoreError> {
+    ) -> Result<BatchReport, store::StoreError> {
+        let mut report = BatchReport::default();
         let mut failure: Option<CallError> = None;
         let recipients = std::mem::take(&mut ready.recipients);
+        // Messages with files take turns (see `file_copies`); the wait comes before any
+        // reservation is made, so it does not eat into one.
+        let _files_turn = if ready.text.files.is_empty() {
+            None
+        } else {
+            self.file_copies.acquire().await.ok()
+        };
         for recipient in &recipients {
             if let Err(reason) = policy::presence_gate(presences.get(&recipient.microsoft_user_id))
             {
@@ -682,7 +715,7 @@ impl NotifyPipeline {
                 continue;
             }
             if !self.keep_claim(&mut ready.item).await? {
-                return Ok(());
+                return Ok(report);
             }
             match self.send_once(&ready, &recipient.mm_user_id).await {
                 Ok(true) => {
@@ -707,12 +740,13 @@ impl NotifyPipeline {
             }
         }
         match failure {
-            None => self.finish(&ready.item).await,
+            None => self.finish(&ready.item).await?,
             Some(err) => {
                 report.retried += 1;
-                self.retry(&ready.item, &err, report).await
+                self.retry(&ready.item, &err, &mut report).await?;
             }
         }
+        Ok(report)
     }
 
     /// Sends the DM unless the ledger says it went already. True if sent now.
@@ -736,10 +770,9 @@ impl NotifyPipeline {
         {
             Reservation::Reserved => {}
             Reservation::AlreadyDelivered { .. } => return Ok(false),
-            Reservation::InProgress { .. } => {
-                return Err(CallError::Transient(
-                    "another worker is sending this notification".into(),
-                ));
+            Reservation::InProgress { until, .. } => {
+                let left = (until - now).to_std().unwrap_or_default();
+                return Err(CallError::Held(left));
             }
         }
         let channel_id = self.dm_channel(mm_user_id).await?;

@@ -7,10 +7,8 @@ use secrecy::ExposeSecret as _;
 use store::{AccountLink, link_token_context};
 use teams_graph::{OAuthError, TokenSet};
 
-use super::TeamsApp;
+use super::Linking;
 
-/// The job lease's name.
-const JOB: &str = "teams-token-refresh";
 /// Links handled per round.
 const BATCH: u32 = 200;
 
@@ -46,7 +44,7 @@ enum Outcome {
     Throttled,
 }
 
-impl TeamsApp {
+impl Linking {
     /// One round of the refresh job: every connected link whose token expires within the margin.
     pub async fn refresh_due_tokens(&self) -> Result<RefreshReport, PortError> {
         let now = self.clock.now();
@@ -58,7 +56,7 @@ impl TeamsApp {
         .max(chrono::TimeDelta::minutes(10));
         let Some(lease) = self
             .store
-            .try_acquire_job(JOB, &self.instance, now + lease_for, now)
+            .try_acquire_job(self.refresh_job, &self.instance, now + lease_for, now)
             .await
             .map_err(|e| PortError::new("taking the refresh job", e))?
         else {
@@ -139,7 +137,7 @@ impl TeamsApp {
         };
         match self
             .oauth
-            .refresh(refresh_token, teams_graph::scopes::TEAMS, self.clock.now())
+            .refresh(refresh_token, self.scopes, self.clock.now())
             .await
         {
             Ok(fresh) => {
