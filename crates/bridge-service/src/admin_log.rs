@@ -509,13 +509,22 @@ impl Default for ForwardOptions {
 }
 
 /// Posts the lines as the bot (`bot` holds its token) to each admin with the default
-/// [`ForwardOptions`], until every layer is gone. Spawn it once the service has its bot client.
+/// [`ForwardOptions`], until every layer is gone, calling `posted` after each DM posted (the
+/// metrics). Spawn it once the service has its bot client.
 pub async fn forward(
     receiver: AdminLogReceiver,
     bot: Arc<MattermostClient>,
     admin_user_ids: Vec<String>,
+    posted: impl Fn() + Send + Sync + 'static,
 ) {
-    forward_with(receiver, bot, admin_user_ids, ForwardOptions::default()).await;
+    forward_with(
+        receiver,
+        bot,
+        admin_user_ids,
+        ForwardOptions::default(),
+        posted,
+    )
+    .await;
 }
 
 /// [`forward`] with other timings.
@@ -524,11 +533,13 @@ pub async fn forward_with(
     bot: Arc<MattermostClient>,
     admin_user_ids: Vec<String>,
     options: ForwardOptions,
+    posted: impl Fn() + Send + Sync + 'static,
 ) {
     let mut poster = Poster {
         bot,
         bot_id: None,
         admin_user_ids,
+        posted: Box::new(posted),
     };
     let mut last_post: Option<Instant> = None;
     loop {
@@ -613,11 +624,21 @@ impl Batch {
 }
 
 /// Posts as the bot to each admin; failures are logged at debug level under [`OWN_TARGET`].
-#[derive(Debug)]
 struct Poster {
     bot: Arc<MattermostClient>,
     bot_id: Option<String>,
     admin_user_ids: Vec<String>,
+    /// Called after each DM posted.
+    posted: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Poster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poster")
+            .field("bot_id", &self.bot_id)
+            .field("admin_user_ids", &self.admin_user_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Poster {
@@ -637,13 +658,14 @@ impl Poster {
             },
         };
         for admin in &self.admin_user_ids {
-            if let Err(err) = self.bot.dm(&bot_id, admin, message, None).await {
-                tracing::debug!(
+            match self.bot.dm(&bot_id, admin, message, None).await {
+                Ok(_) => (self.posted)(),
+                Err(err) => tracing::debug!(
                     target: OWN_TARGET,
                     admin = %admin,
                     %err,
                     "admin log: cannot send the copy"
-                );
+                ),
             }
         }
     }
@@ -948,6 +970,7 @@ mod tests {
                 batch_window: Duration::from_millis(500),
                 ..ForwardOptions::default()
             },
+            || {},
         ));
         dispatcher::with_default(&dispatch, || {
             tracing::warn!(access_token = "abc", "Graph subscription renewal failed");
@@ -1004,6 +1027,7 @@ mod tests {
                 min_interval: Duration::from_millis(2500),
                 max_lines_per_post: 20,
             },
+            || {},
         ));
         let first = dms(&world, &admin, 1).await;
         assert_eq!(
@@ -1047,14 +1071,23 @@ mod tests {
         dispatcher::with_default(&dispatch, || tracing::warn!("disk almost full"));
         drop(dispatch);
         // The channel is closed: the forwarder posts what it has and ends.
+        let posted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = posted.clone();
         tokio::time::timeout(
             Duration::from_secs(5),
-            forward(receiver, world.bot.clone(), admins),
+            forward(receiver, world.bot.clone(), admins, move || {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }),
         )
         .await
         .expect("ends");
         for admin in &world.admins {
             assert_eq!(world.mm.direct_messages_to(admin).len(), 1);
         }
+        // Only the DMs that went out are counted.
+        assert_eq!(
+            posted.load(std::sync::atomic::Ordering::SeqCst),
+            world.admins.len()
+        );
     }
 }

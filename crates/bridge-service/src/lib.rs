@@ -8,6 +8,7 @@ mod error;
 pub mod graph;
 mod keys;
 pub mod linking;
+mod metrics;
 mod product;
 mod sandbox;
 pub mod server;

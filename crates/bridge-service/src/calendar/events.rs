@@ -19,6 +19,7 @@ use teams_graph::notifications::{ChangeNotification, LifecycleEvent};
 use super::CalendarApp;
 use super::buttons::{Button, CalendarAction};
 use super::messages::Sent;
+use super::metrics::DmKind;
 use super::users::CalendarUser;
 use crate::graph::CallError;
 
@@ -265,6 +266,7 @@ impl CalendarApp {
             );
             return self
                 .dm(
+                    DmKind::Cancelled,
                     mm_user_id,
                     &format!("event-cancelled:{}", event.id),
                     &text,
@@ -286,6 +288,7 @@ impl CalendarApp {
                 ResponseStatus::None | ResponseStatus::NotResponded
             ) {
                 self.dm(
+                    DmKind::Invitation,
                     mm_user_id,
                     &format!("invitation:{}", event.id),
                     &invitation_text(event, user),
@@ -316,17 +319,19 @@ impl CalendarApp {
         } else {
             Vec::new()
         };
-        self.dm(mm_user_id, &version_key, &text, &buttons).await
+        self.dm(DmKind::Updated, mm_user_id, &version_key, &text, &buttons)
+            .await
     }
 
     async fn dm(
         &self,
+        kind: DmKind,
         mm_user_id: &str,
         key: &str,
         text: &str,
         buttons: &[Button],
     ) -> Result<(), CallError> {
-        match self.dm_once(mm_user_id, key, text, buttons).await {
+        match self.dm_once(kind, mm_user_id, key, text, buttons).await {
             Ok(Sent::Posted(_) | Sent::Already) => Ok(()),
             Ok(Sent::Held(until)) => Err(CallError::Held(
                 (until - self.now()).to_std().unwrap_or_default(),

@@ -3,8 +3,6 @@
 //! invitations with the user's own delegated token (`Calendars.ReadWrite`), since only the
 //! attendee may answer.
 
-use std::sync::Arc;
-
 use calendar_core::{Event, EventTime, ReminderSetting, ResponseStatus, ShowAs};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -160,7 +158,7 @@ impl CalendarApp {
             self.graph.endpoints(),
             &user.link,
             self.now(),
-            Arc::new(|_, _| {}),
+            crate::metrics::graph_observer(&self.metrics),
         )?
         .ok_or_else(|| {
             CallError::Transient("your sign-in is being renewed; try again in a minute".into())

@@ -22,6 +22,7 @@ use teams_graph::notifications::ChangeNotification;
 use super::buttons::{self, CalendarAction, Rejected};
 use super::commands::{Reply, settings_message};
 use super::events::{KIND_EVENT, KIND_LIFECYCLE, event_id};
+use super::metrics::{ClickOutcome, NotificationOutcome, ScrapeGauge};
 use super::{CalendarApp, JOB_SUMMARY, JOB_WATCH};
 use crate::graph::{BODY_LIMIT, checked_items, handshake, without_client_state};
 
@@ -70,6 +71,7 @@ fn note(text: impl Into<String>) -> Response {
 /// `POST /mattermost/action`: a click on one of our buttons.
 async fn action(State(app): State<Arc<CalendarApp>>, body: Bytes) -> Response {
     let Ok(request) = serde_json::from_slice::<ActionRequest>(&body) else {
+        app.metrics.button_click(ClickOutcome::Malformed);
         return (
             StatusCode::BAD_REQUEST,
             "expected an interactive message action",
@@ -85,6 +87,11 @@ async fn action(State(app): State<Arc<CalendarApp>>, body: Bytes) -> Response {
         Ok(action) => action,
         Err(rejected) => {
             tracing::warn!(user_id = %request.user_id, post_id = %request.post_id, ?rejected, "button click refused");
+            app.metrics.button_click(match rejected {
+                Rejected::Invalid => ClickOutcome::Invalid,
+                Rejected::WrongUser => ClickOutcome::WrongUser,
+                Rejected::TooOld => ClickOutcome::Expired,
+            });
             return note(match rejected {
                 Rejected::Invalid => format!(
                     "This button is not valid; nothing was changed. Run `/{TRIGGER} settings` for current buttons."
@@ -110,9 +117,13 @@ async fn action(State(app): State<Arc<CalendarApp>>, body: Bytes) -> Response {
         }
     };
     match result {
-        Ok(response) => axum::Json(response).into_response(),
+        Ok(response) => {
+            app.metrics.button_click(ClickOutcome::Ok);
+            axum::Json(response).into_response()
+        }
         Err(err) => {
             tracing::error!(error = %err, user_id, "button click failed");
+            app.metrics.button_click(ClickOutcome::Failed);
             note(bridge_core::linking::replies::try_again_later())
         }
     }
@@ -214,6 +225,7 @@ impl CalendarApp {
         self.apply_status_actions(&user, &transition.actions)
             .await?;
         self.save_status_state(user_id, &transition.state).await?;
+        self.count_status_change(&user.status, &transition, current, false, Some(accept));
         let text = match (&transition.state, accept) {
             (SyncState::Applied { .. }, _) => {
                 "Your status is set for this meeting; it goes back afterwards."
@@ -233,17 +245,15 @@ impl CalendarApp {
     }
 }
 
-/// `GET /metrics`: a few gauges, read at scrape time.
+/// `GET /metrics`: the counters, and a few gauges read from the store at scrape time (one the
+/// store cannot tell now is left out).
 async fn metrics(State(app): State<Arc<CalendarApp>>) -> Response {
     let now = app.now();
     let store = app.store();
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, value: Result<u64, store::StoreError>| {
-        if let Ok(value) = value {
-            text.push_str(&format!(
-                "# HELP calendar_bridge_{name} {help}\n# TYPE calendar_bridge_{name} gauge\ncalendar_bridge_{name} {value}\n"
-            ));
-        }
+    let mut gauges = Vec::new();
+    let mut gauge = |name, help, value: Result<u64, store::StoreError>| match value {
+        Ok(value) => gauges.push(ScrapeGauge { name, help, value }),
+        Err(err) => tracing::debug!(error = %err, name, "could not read a gauge for /metrics"),
     };
     gauge(
         "connected_users",
@@ -280,13 +290,9 @@ async fn metrics(State(app): State<Arc<CalendarApp>>) -> Response {
             Ok(counts.dead),
         );
     }
-    text.push_str("# EOF\n");
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        app.metrics.render(&gauges),
     )
         .into_response()
 }
@@ -341,10 +347,18 @@ async fn accept(app: &CalendarApp, lifecycle: bool, body: &[u8]) -> Response {
         body,
         app.webhook_secret.expose_secret(),
         |item, raw| inbox_item(lifecycle, item, raw).ok_or("not_an_event"),
-        |reason| *counts.entry(reason).or_default() += 1,
+        |reason| {
+            *counts.entry(reason).or_default() += 1;
+            app.metrics
+                .notifications(lifecycle, NotificationOutcome::discarded(reason), 1);
+        },
     ) {
         Ok(items) => items,
-        Err(refused) => return *refused,
+        Err(refused) => {
+            app.metrics
+                .notifications(lifecycle, NotificationOutcome::Malformed, 1);
+            return *refused;
+        }
     };
     if !counts.is_empty() {
         tracing::debug!(?counts, "Graph notification items dropped");
@@ -353,8 +367,12 @@ async fn accept(app: &CalendarApp, lifecycle: bool, body: &[u8]) -> Response {
         if let Err(err) = app.store().enqueue(&items, app.now()).await {
             // Not stored, so not acknowledged: Graph retries, and nothing is lost.
             tracing::error!(error = %err, "could not store Graph notifications; answering 503 so that Graph retries");
+            app.metrics
+                .notifications(lifecycle, NotificationOutcome::Unavailable, items.len());
             return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
         }
+        app.metrics
+            .notifications(lifecycle, NotificationOutcome::Accepted, items.len());
         app.wake_events.notify_one();
     }
     StatusCode::ACCEPTED.into_response()

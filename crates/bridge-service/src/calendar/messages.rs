@@ -7,6 +7,7 @@ use store::Reservation;
 
 use super::CalendarApp;
 use super::buttons::{self, Button};
+use super::metrics::DmKind;
 
 /// The post prop naming the ledger key a DM was sent under (and so what it is about).
 pub(crate) const POST_KEY: &str = "ms_calendar_key";
@@ -32,9 +33,11 @@ pub(crate) enum SendError {
 }
 
 impl CalendarApp {
-    /// Posts `text` (and `buttons`) to `mm_user_id` in the bot's DM, once per `key`.
+    /// Posts `text` (and `buttons`) to `mm_user_id` in the bot's DM, once per `key`; a post is
+    /// counted as a DM of `kind`.
     pub(crate) async fn dm_once(
         &self,
+        kind: DmKind,
         mm_user_id: &str,
         key: &str,
         text: &str,
@@ -57,6 +60,7 @@ impl CalendarApp {
         }
         match self.post_dm(mm_user_id, key, text, buttons).await {
             Ok(post_id) => {
+                self.metrics.dm_sent(kind);
                 self.store()
                     .mark_delivered(mm_user_id, key, &holder, Some(&post_id), self.now())
                     .await?;

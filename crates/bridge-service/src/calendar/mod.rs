@@ -15,6 +15,7 @@ mod events;
 mod graph;
 mod http;
 mod messages;
+mod metrics;
 mod subscriptions;
 mod summary;
 mod users;
@@ -33,6 +34,8 @@ use crate::ServiceError;
 use crate::config::{CalendarConfig, Config};
 use crate::graph::AppGraph;
 use crate::linking::{Linking, ProductLinking};
+use crate::metrics::graph_observer;
+use metrics::{CalendarMetrics, DmKind};
 
 pub use http::routes;
 
@@ -67,6 +70,8 @@ pub struct CalendarApp {
     pub(crate) bot_user_id: tokio::sync::OnceCell<String>,
     /// Wakes the event worker when the webhook stored something.
     pub(crate) wake_events: tokio::sync::Notify,
+    /// The counters of `GET /metrics`.
+    pub(crate) metrics: Arc<CalendarMetrics>,
 }
 
 impl std::fmt::Debug for CalendarApp {
@@ -111,6 +116,7 @@ impl CalendarApp {
         store: Store,
         sealer: Arc<TokenSealer>,
     ) -> Result<Self, ServiceError> {
+        let metrics = Arc::new(CalendarMetrics::new());
         let linking = Arc::new(Linking::new(
             config,
             store,
@@ -129,6 +135,7 @@ impl CalendarApp {
                 },
                 refresh_job: "calendar-token-refresh",
                 page_title: "Microsoft 365 Calendar for Mattermost",
+                graph_observer: graph_observer(&metrics),
             },
         )?);
         let ms = &config.microsoft;
@@ -136,9 +143,7 @@ impl CalendarApp {
             linking.oauth.clone(),
             linking.sign_in.endpoints.clone(),
             linking.clock.clone(),
-            Arc::new(|endpoint, status| {
-                tracing::trace!(endpoint, status, "graph request");
-            }),
+            graph_observer(&metrics),
             ms.graph_rate_limit,
         );
         let status_client = linking.admin.clone().unwrap_or_else(|| linking.bot.clone());
@@ -156,6 +161,7 @@ impl CalendarApp {
             lifecycle_url: config.server.endpoint("/graph/lifecycle"),
             bot_user_id: tokio::sync::OnceCell::new(),
             wake_events: tokio::sync::Notify::new(),
+            metrics,
             linking,
         })
     }
@@ -211,10 +217,12 @@ impl CalendarApp {
         // The admins' copies of warnings and errors (C6), when `calendar.admin_log_level` is set
         // (the layer was installed with the log subscriber).
         if let Some(receiver) = crate::admin_log::take_receiver() {
+            let metrics = self.metrics.clone();
             tokio::spawn(crate::admin_log::forward(
                 receiver,
                 self.bot().clone(),
                 self.settings.admin_user_ids.clone(),
+                move || metrics.dm_sent(DmKind::AdminLog),
             ));
         }
         let linking = self.linking.clone().run_jobs();

@@ -11,6 +11,7 @@ use chrono::{NaiveDate, TimeDelta};
 use futures_util::StreamExt as _;
 
 use super::messages::Sent;
+use super::metrics::DmKind;
 use super::users::CalendarUser;
 use super::{CalendarApp, JOB_SUMMARY};
 
@@ -179,7 +180,10 @@ impl CalendarApp {
             } else {
                 format!("{base}#{}", i + 1)
             };
-            match self.dm_once(mm_user_id, &key, text, &[]).await {
+            match self
+                .dm_once(DmKind::Summary, mm_user_id, &key, text, &[])
+                .await
+            {
                 Ok(Sent::Posted(_)) => outcome = Outcome::Sent,
                 Ok(Sent::Already) => {}
                 Ok(Sent::Held(until)) => {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use calendar_core::reminders::{due_reminders, reminder_at, reminder_key, render_reminder};
 use calendar_core::status::{
-    self, CustomStatus, MmStatus, StatusAction, SyncMode, SyncState, render_prompt,
+    self, CustomStatus, MmStatus, StatusAction, SyncMode, SyncState, Transition, render_prompt,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt as _;
@@ -19,6 +19,7 @@ use mm_client::ActionStyle;
 use super::buttons::{Button, CalendarAction};
 use super::commands::WINDOW;
 use super::messages::Sent;
+use super::metrics::{DmKind, StatusChange};
 use super::users::{CalendarUser, Upcoming};
 use super::{CalendarApp, JOB_WATCH};
 
@@ -93,7 +94,70 @@ pub(crate) fn next_wake(
     next.max(now + TimeDelta::seconds(1))
 }
 
+/// What a status-sync transition from `before` did, for the metrics (`None`: nothing new, such as
+/// a period going on). `current` is the status the machine was given; `meeting_on` whether a
+/// meeting is on with sync on; `answered` the reply when the transition answers the confirm-mode
+/// question.
+fn status_change(
+    before: &SyncState,
+    transition: &Transition,
+    current: MmStatus,
+    meeting_on: bool,
+    answered: Option<bool>,
+) -> Option<StatusChange> {
+    let was_applied = matches!(before, SyncState::Applied { .. });
+    match &transition.state {
+        SyncState::Applied { .. } if was_applied => None,
+        SyncState::Applied { applied, .. } => Some(match applied {
+            MmStatus::Away => StatusChange::SetAway,
+            _ => StatusChange::SetDnd,
+        }),
+        SyncState::Skipped { .. } if was_applied => Some(StatusChange::LeftChanged),
+        SyncState::Skipped { .. } if answered == Some(false) => Some(StatusChange::Declined),
+        // Still hands off (the period grew).
+        SyncState::Skipped { .. } if matches!(before, SyncState::Skipped { .. }) => None,
+        SyncState::Skipped { .. } if current == MmStatus::Offline => {
+            Some(StatusChange::SkippedOffline)
+        }
+        SyncState::Skipped { .. } => Some(StatusChange::SkippedBusy),
+        SyncState::Asked { .. } => transition
+            .actions
+            .iter()
+            .any(|a| matches!(a, StatusAction::AskConfirm { .. }))
+            .then_some(StatusChange::Asked),
+        SyncState::Idle if was_applied => Some(
+            if transition
+                .actions
+                .iter()
+                .any(|a| matches!(a, StatusAction::SetStatus(_)))
+            {
+                StatusChange::Restored
+            } else {
+                // The user changed it meanwhile: their status stands.
+                StatusChange::LeftChanged
+            },
+        ),
+        SyncState::Idle => {
+            (meeting_on && current == MmStatus::Offline).then_some(StatusChange::SkippedOffline)
+        }
+    }
+}
+
 impl CalendarApp {
+    /// Counts what a status-sync transition did, once it is applied and stored.
+    pub(crate) fn count_status_change(
+        &self,
+        before: &SyncState,
+        transition: &Transition,
+        current: MmStatus,
+        meeting_on: bool,
+        answered: Option<bool>,
+    ) {
+        if let Some(change) = status_change(before, transition, current, meeting_on, answered) {
+            self.metrics.status_changed(change);
+        }
+    }
+
     pub(crate) async fn run_watch(self: Arc<Self>) {
         loop {
             match self.watch_round().await {
@@ -256,7 +320,10 @@ impl CalendarApp {
             for event in due_reminders(&upcoming.events, tz, now, REMINDER_LOOKBACK) {
                 let key = reminder_key(mm_user_id, event, tz);
                 let text = render_reminder(event, tz, now);
-                match self.dm_once(mm_user_id, &key, &text, &[]).await {
+                match self
+                    .dm_once(DmKind::Reminder, mm_user_id, &key, &text, &[])
+                    .await
+                {
                     Ok(Sent::Posted(_)) => outcome.reminders += 1,
                     Ok(Sent::Already) => {}
                     Ok(Sent::Held(_)) => retry_soon = true,
@@ -324,6 +391,8 @@ impl CalendarApp {
             self.save_status_state(mm_user_id, &transition.state)
                 .await?;
         }
+        let meeting_on = busy && settings.mode != SyncMode::Off;
+        self.count_status_change(&user.status, &transition, current, meeting_on, None);
         Ok((transition.state, changes))
     }
 
@@ -367,6 +436,7 @@ impl CalendarApp {
             .await?;
         self.save_status_state(mm_user_id, &transition.state)
             .await?;
+        self.count_status_change(&user.status, &transition, current, false, None);
         Ok(())
     }
 
@@ -450,7 +520,8 @@ impl CalendarApp {
                         ),
                     ];
                     let key = format!("status-prompt:{event_id}:{}", until.timestamp());
-                    self.dm_once(mm_user_id, &key, &text, &buttons).await?;
+                    self.dm_once(DmKind::StatusQuestion, mm_user_id, &key, &text, &buttons)
+                        .await?;
                 }
             }
         }
@@ -467,4 +538,109 @@ struct UserOutcome {
     reminders: usize,
     status_changes: usize,
     failed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use calendar_core::status::{BusyStatus, StatusSettings, confirm, step};
+    use calendar_core::{Event, EventTime};
+
+    use super::*;
+
+    fn settings(mode: SyncMode, busy_status: BusyStatus) -> StatusSettings {
+        StatusSettings {
+            mode,
+            busy_status,
+            custom_status: true,
+        }
+    }
+
+    /// A meeting from `start` for an hour, and a time during it.
+    fn meeting() -> (Vec<Event>, DateTime<Utc>) {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let mut event = Event::new(
+            "e1",
+            "Plan",
+            EventTime::timed(start, start + TimeDelta::hours(1)),
+        );
+        event.attendees = 2;
+        (vec![event], start + TimeDelta::minutes(5))
+    }
+
+    /// The change a tick makes from `before` with the user showing `current`, at `now`.
+    fn tick(
+        settings: &StatusSettings,
+        before: &SyncState,
+        current: MmStatus,
+        events: &[Event],
+        now: DateTime<Utc>,
+    ) -> (Option<StatusChange>, SyncState) {
+        let transition = step(settings, before, current, None, events, now);
+        let meeting_on = status::busy_period(events, now).is_some();
+        let change = status_change(before, &transition, current, meeting_on, None);
+        (change, transition.state)
+    }
+
+    #[test]
+    fn status_sync_outcomes_are_counted_once_each() {
+        let (events, during) = meeting();
+        let after = during + TimeDelta::hours(2);
+        let auto = settings(SyncMode::Auto, BusyStatus::Dnd);
+
+        // Set at the start, kept during the meeting, put back at the end.
+        let (change, applied) = tick(&auto, &SyncState::Idle, MmStatus::Online, &events, during);
+        assert_eq!(change, Some(StatusChange::SetDnd));
+        let (change, _) = tick(&auto, &applied, MmStatus::Dnd, &events, during);
+        assert_eq!(change, None);
+        let (change, idle) = tick(&auto, &applied, MmStatus::Dnd, &events, after);
+        assert_eq!(change, Some(StatusChange::Restored));
+        assert_eq!(idle, SyncState::Idle);
+        let (change, _) = tick(&auto, &idle, MmStatus::Online, &events, after);
+        assert_eq!(change, None);
+
+        // Changed by hand: left, during the meeting or found at its end.
+        let (change, skipped) = tick(&auto, &applied, MmStatus::Online, &events, during);
+        assert_eq!(change, Some(StatusChange::LeftChanged));
+        let (change, _) = tick(&auto, &skipped, MmStatus::Online, &events, during);
+        assert_eq!(change, None);
+        let (change, _) = tick(&auto, &applied, MmStatus::Online, &events, after);
+        assert_eq!(change, Some(StatusChange::LeftChanged));
+
+        // Away as the busy status.
+        let away = settings(SyncMode::Auto, BusyStatus::Away);
+        let (change, _) = tick(&away, &SyncState::Idle, MmStatus::Online, &events, during);
+        assert_eq!(change, Some(StatusChange::SetAway));
+
+        // Already in Do Not Disturb, or offline: left alone.
+        let (change, _) = tick(&auto, &SyncState::Idle, MmStatus::Dnd, &events, during);
+        assert_eq!(change, Some(StatusChange::SkippedBusy));
+        let (change, _) = tick(&auto, &SyncState::Idle, MmStatus::Offline, &events, during);
+        assert_eq!(change, Some(StatusChange::SkippedOffline));
+        let (change, _) = tick(&auto, &SyncState::Idle, MmStatus::Offline, &events, after);
+        assert_eq!(change, None);
+    }
+
+    #[test]
+    fn confirm_mode_questions_and_answers_are_counted() {
+        let (events, during) = meeting();
+        let ask = settings(SyncMode::Confirm, BusyStatus::Dnd);
+        let (change, asked) = tick(&ask, &SyncState::Idle, MmStatus::Online, &events, during);
+        assert_eq!(change, Some(StatusChange::Asked));
+        let (change, _) = tick(&ask, &asked, MmStatus::Online, &events, during);
+        assert_eq!(change, None, "still waiting: not asked again");
+
+        let answer = |accepted: bool, current: MmStatus| {
+            let transition = confirm(&asked, accepted, &ask, current, None, during);
+            status_change(&asked, &transition, current, false, Some(accepted))
+        };
+        assert_eq!(answer(true, MmStatus::Online), Some(StatusChange::SetDnd));
+        assert_eq!(
+            answer(false, MmStatus::Online),
+            Some(StatusChange::Declined)
+        );
+        assert_eq!(
+            answer(true, MmStatus::Offline),
+            Some(StatusChange::SkippedOffline)
+        );
+    }
 }

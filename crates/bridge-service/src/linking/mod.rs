@@ -17,7 +17,7 @@ use bridge_core::{Clock, SystemClock};
 use mm_client::{CommandSpec, MattermostClient};
 use secrecy::SecretString;
 use store::{Store, TokenSealer};
-use teams_graph::{GraphEndpoints, OAuthClient};
+use teams_graph::{GraphEndpoints, GraphObserver, OAuthClient};
 
 use crate::ServiceError;
 use crate::config::Config;
@@ -104,7 +104,7 @@ fn client(
 }
 
 /// What a product brings to linking.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ProductLinking {
     pub(crate) scopes: &'static [&'static str],
     pub(crate) wording: Wording,
@@ -112,6 +112,17 @@ pub(crate) struct ProductLinking {
     pub(crate) spec: CommandSpec,
     pub(crate) refresh_job: &'static str,
     pub(crate) page_title: &'static str,
+    /// Told of the Graph requests of the sign-in (the product's metrics).
+    pub(crate) graph_observer: GraphObserver,
+}
+
+impl std::fmt::Debug for ProductLinking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductLinking")
+            .field("spec", &self.spec)
+            .field("refresh_job", &self.refresh_job)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Linking {
@@ -153,6 +164,7 @@ impl Linking {
             scopes: product.scopes,
             connect_url: config.server.endpoint("/oauth/connect"),
             redirect_url: config.server.endpoint("/oauth/redirect"),
+            observer: product.graph_observer.clone(),
         };
         let accounts = StoreAccounts {
             store: store.clone(),

@@ -14,7 +14,9 @@ use chrono::TimeDelta;
 use mm_client::{MattermostClient, MmError, NewPost};
 use secrecy::ExposeSecret as _;
 use store::{LinkConflict, NewLink, NewOAuthState, StateLookup, Store, StoreError, TokenSealer};
-use teams_graph::{GraphClient, GraphEndpoints, OAuthClient, OAuthError, Pkce, TokenSet};
+use teams_graph::{
+    GraphClient, GraphEndpoints, GraphObserver, OAuthClient, OAuthError, Pkce, TokenSet,
+};
 
 use super::buttons;
 
@@ -250,6 +252,8 @@ pub(crate) struct MicrosoftSignIn {
     pub(crate) connect_url: String,
     /// `<public_url>/oauth/redirect`, registered in the Azure app.
     pub(crate) redirect_url: String,
+    /// Told of the `/me` request (the product's metrics).
+    pub(crate) observer: GraphObserver,
 }
 
 impl std::fmt::Debug for MicrosoftSignIn {
@@ -393,7 +397,8 @@ impl SignIn for MicrosoftSignIn {
             ));
         }
         let graph = GraphClient::new(&self.endpoints, &tokens.access_token)
-            .map_err(|e| SignInError::Unavailable(PortError::new("reading /me", e)))?;
+            .map_err(|e| SignInError::Unavailable(PortError::new("reading /me", e)))?
+            .with_observer(self.observer.clone());
         let me = graph
             .me()
             .await

@@ -40,10 +40,7 @@ async fn metrics(State(app): State<Arc<TeamsApp>>) -> Response {
         Err(err) => tracing::debug!(error = %err, "could not count the inbox for /metrics"),
     }
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         pipeline.metrics().render(),
     )
         .into_response()

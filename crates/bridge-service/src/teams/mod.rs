@@ -16,6 +16,7 @@ use crate::ServiceError;
 use crate::config::{BillingModel, Config};
 use crate::graph::AppGraph;
 use crate::linking::{Linking, ProductLinking};
+use crate::metrics::graph_observer;
 use notify::{Metrics, NotifyPipeline, NotifySettings};
 
 pub use crate::linking::{RefreshReport, Registration};
@@ -45,6 +46,7 @@ impl TeamsApp {
         store: Store,
         sealer: Arc<TokenSealer>,
     ) -> Result<Self, ServiceError> {
+        let metrics = Arc::new(Metrics::new());
         let linking = Arc::new(Linking::new(
             config,
             store.clone(),
@@ -63,6 +65,7 @@ impl TeamsApp {
                 },
                 refresh_job: "teams-token-refresh",
                 page_title: "Microsoft Teams for Mattermost",
+                graph_observer: graph_observer(&metrics),
             },
         )?);
         let ms = &config.microsoft;
@@ -70,7 +73,6 @@ impl TeamsApp {
         let oauth = linking.oauth.clone();
         let bot = linking.bot.clone();
         let instance = linking.instance.clone();
-        let metrics = Arc::new(Metrics::new());
         let resource = match ms.billing_model {
             BillingModel::A => "/chats/getAllMessages?model=A",
             BillingModel::B => "/chats/getAllMessages?model=B",
@@ -86,10 +88,7 @@ impl TeamsApp {
                 oauth.clone(),
                 linking.sign_in.endpoints.clone(),
                 clock.clone(),
-                {
-                    let metrics = metrics.clone();
-                    Arc::new(move |endpoint, status| metrics.graph_request(endpoint, status))
-                },
+                graph_observer(&metrics),
                 ms.graph_rate_limit,
             ),
             bot,

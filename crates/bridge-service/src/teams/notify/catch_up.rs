@@ -212,13 +212,12 @@ impl NotifyPipeline {
 
     /// A Graph client with the user's delegated token, if it has not expired.
     fn user_client(&self, link: &AccountLink) -> Result<Option<GraphClient>, CallError> {
-        let metrics = self.metrics.clone();
         crate::graph::delegated_client(
             &self.sealer,
             self.graph.endpoints(),
             link,
             self.clock.now(),
-            std::sync::Arc::new(move |endpoint, status| metrics.graph_request(endpoint, status)),
+            crate::metrics::graph_observer(&self.metrics),
         )
     }
 }

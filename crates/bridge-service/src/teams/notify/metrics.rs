@@ -5,12 +5,13 @@
 use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::metrics::{CountsGraphRequests, GraphRequests, exposition};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
@@ -20,12 +21,6 @@ struct KindLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GraphLabel {
-    endpoint: &'static str,
-    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,7 +35,7 @@ pub struct Metrics {
     discarded: Family<ReasonLabel, Counter>,
     delivered: Counter,
     delivery_failures: Counter,
-    graph_requests: Family<GraphLabel, Counter>,
+    graph_requests: GraphRequests,
     queue: Family<StateLabel, Gauge>,
     latency: Histogram,
     subscriptions_active: Gauge,
@@ -85,12 +80,7 @@ impl Metrics {
             "Attempts that failed and were left for a retry",
             delivery_failures.clone(),
         );
-        let graph_requests = Family::<GraphLabel, Counter>::default();
-        registry.register(
-            "graph_requests",
-            "Microsoft Graph requests by endpoint and HTTP status (0: no answer)",
-            graph_requests.clone(),
-        );
+        let graph_requests = GraphRequests::registered(&mut registry);
         let queue = Family::<StateLabel, Gauge>::default();
         registry.register(
             "inbox_items",
@@ -140,9 +130,7 @@ impl Metrics {
     }
 
     pub fn graph_request(&self, endpoint: &'static str, status: u16) {
-        self.graph_requests
-            .get_or_create(&GraphLabel { endpoint, status })
-            .inc();
+        self.graph_requests.inc(endpoint, status);
     }
 
     pub fn set_subscriptions(&self, n: i64) {
@@ -162,12 +150,16 @@ impl Metrics {
 
     /// The text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        if let Ok(registry) = self.registry.lock() {
-            // Writing to a String cannot fail.
-            let _ = encode(&mut out, &registry);
+        match self.registry.lock() {
+            Ok(registry) => exposition(&[&registry]),
+            Err(_) => String::new(),
         }
-        out
+    }
+}
+
+impl CountsGraphRequests for Metrics {
+    fn graph_request(&self, endpoint: &'static str, status: u16) {
+        Metrics::graph_request(self, endpoint, status);
     }
 }
 
