@@ -204,3 +204,16 @@ fn emulators_stand_alone() {
         );
     }
 }
+
+#[test]
+fn test_support_never_ships() {
+    let graph = graph();
+    for id in &graph.members {
+        let name = &graph.names[id];
+        let closure = graph.closure(name);
+        assert!(
+            !closure.contains("e2e-support"),
+            "{name} depends on e2e-support outside [dev-dependencies]"
+        );
+    }
+}

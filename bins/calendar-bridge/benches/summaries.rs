@@ -18,12 +18,12 @@
 //! `BENCH_WAIT_SECS`, `BENCH_TICK` (the service's `calendar.tick_interval`, default 15 as
 //! shipped), `BENCH_KEEP_DIR` (1 keeps the service's directory and log).
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Timelike, Utc};
+use e2e_support::{Service, ServiceConfig, free_port, proc_memory_mb};
 use graph_emulator::{AppRegistration, EmulatorOptions, GraphEmulator, NewEvent, NewUser};
 use mm_emulator::{MattermostEmulator, NewCommand, NewUser as MmUser};
 use secrecy::{ExposeSecret, SecretString};
@@ -54,61 +54,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-fn proc_memory_mb(pid: u32, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-struct Service {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Service {
-    fn spawn(dir: &Path) -> Self {
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(dir.join("service.log"))
-            .expect("log file");
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(dir.join("calendar-bridge.toml"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn calendar-bridge");
-        Self {
-            child,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn main() -> ExitCode {
@@ -278,49 +225,26 @@ async fn run() -> bool {
     );
 
     // ---- The service.
-    std::fs::write(
-        dir.path().join("calendar-bridge.toml"),
-        format!(
-            r#"
-[server]
-listen = "{listen}"
-public_url = "{public_url}"
-
-[store]
-url = "{store_url}"
-encryption_key = "{ENCRYPTION_KEY}"
-
-[mattermost]
-url = "{mm_url}"
-bot_token = "{bot_token}"
-command_token = "{command_token}"
-
-[microsoft]
-tenant_id = "{tenant}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-webhook_secret = "{WEBHOOK_SECRET}"
-graph_url = "{graph_url}"
-login_url = "{login_url}"
-graph_rate_limit = 0
-
-[calendar]
-tick_interval = {tick}
-
-[log]
-level = "info"
-"#,
-            mm_url = mattermost.site_url(),
-            bot_token = bot.token,
-            command_token = command.token,
-            tenant = graph.tenant_id(),
-            graph_url = graph.graph_url(),
-            login_url = graph.login_url(),
-        ),
-    )
-    .expect("write config");
-    let service = Service::spawn(dir.path());
-    let pid = service.child.id();
+    let config = ServiceConfig {
+        listen: listen.to_string(),
+        public_url: public_url.clone(),
+        store_url,
+        encryption_key: ENCRYPTION_KEY.into(),
+        mattermost_url: mattermost.site_url().to_string(),
+        bot_token: bot.token.clone(),
+        mattermost_extra: format!("command_token = \"{}\"", command.token),
+        tenant_id: graph.tenant_id(),
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+        graph_url: graph.graph_url().to_string(),
+        login_url: graph.login_url().to_string(),
+        microsoft_extra: "graph_rate_limit = 0".into(),
+        rest: format!("[calendar]\ntick_interval = {tick}\n\n[log]\nlevel = \"info\""),
+    };
+    std::fs::write(dir.path().join("calendar-bridge.toml"), config.render()).expect("write config");
+    let service = Service::spawn(BIN, dir.path(), "calendar-bridge.toml");
+    let pid = service.pid();
     let phase = Instant::now();
     let notification_url = format!("{public_url}/graph/notifications");
     loop {
@@ -406,7 +330,7 @@ level = "info"
         }
     }
     let hwm = proc_memory_mb(pid, "VmHWM").unwrap_or(0.0);
-    let service_log = service.log_tail();
+    let service_log = service.log_tail(30);
     drop(service);
 
     let all_secs = done.map(secs);

@@ -11,8 +11,12 @@ mod admin_log;
 mod commands;
 #[path = "calendar/invitations.rs"]
 mod invitations;
+#[path = "calendar/metrics.rs"]
+mod metrics;
 #[path = "calendar/reminders.rs"]
 mod reminders;
+#[path = "calendar/replicas.rs"]
+mod replicas;
 #[path = "calendar/status.rs"]
 mod status;
 #[path = "calendar/subscriptions.rs"]

@@ -28,14 +28,14 @@
 //! with `STORE_TEST_POSTGRES_URL`), `BENCH_KEEP_DIR` (1 keeps the service's directory and log).
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use e2e_support::{PgDatabase, Service, ServiceConfig, free_port, proc_memory_mb};
 use graph_emulator::{
     AppRegistration, ChatType, EmulatorOptions, GraphEmulator, NewMessage, NewUser, Presence,
 };
@@ -109,11 +109,6 @@ impl Settings {
     }
 }
 
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -131,16 +126,6 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// `VmHWM` / `VmRSS` of a process, in MiB.
-fn proc_memory(pid: u32, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-        let kb: f64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-        Some(kb / 1024.0)
-    })
-}
-
 /// Total CPU time (user + system) of a process so far, in seconds.
 fn proc_cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -155,13 +140,7 @@ fn proc_cpu_secs(pid: u32) -> Option<f64> {
 
 /// One value of the service's `/metrics` text (0 when absent).
 fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(sample)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
+    e2e_support::metric(text, sample).unwrap_or(0.0)
 }
 
 /// A Prometheus histogram's cumulative buckets: (upper bound, count), by bound.
@@ -216,102 +195,6 @@ fn histogram_quantile(before: &str, after: &str, name: &str, q: f64) -> Option<f
         lower = (le, count);
     }
     None
-}
-
-struct Service {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Service {
-    fn spawn(dir: &Path) -> Self {
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(dir.join("service.log"))
-            .expect("log file");
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(dir.join("teams-bridge.toml"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn teams-bridge");
-        Self {
-            child,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// Lines of the service's log containing `needle`.
-    fn log_count(&self, needle: &str) -> usize {
-        std::fs::read_to_string(self.dir.join("service.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A fresh PostgreSQL database, dropped at the end.
-struct PgDatabase {
-    url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    async fn create(admin_url: &str) -> Self {
-        let name = format!("bridge_bench_{}_{}", std::process::id(), free_port().port());
-        let admin = sqlx::PgPool::connect(admin_url).await.expect("postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let mut url = url::Url::parse(admin_url).expect("url");
-        url.set_path(&format!("/{name}"));
-        Self {
-            url: url.to_string(),
-            admin_url: admin_url.to_owned(),
-            name,
-        }
-    }
-
-    async fn drop_database(self) {
-        if let Ok(admin) = sqlx::PgPool::connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&admin)
-            .await;
-            admin.close().await;
-        }
-    }
 }
 
 /// One side's ids of a benchmark user.
@@ -717,7 +600,7 @@ async fn run(settings: Settings) {
     let phase = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let pg = match &settings.postgres {
-        Some(admin_url) => Some(PgDatabase::create(admin_url).await),
+        Some(admin_url) => Some(PgDatabase::create(admin_url, "bridge_bench").await),
         None => None,
     };
     let store_url = match &pg {
@@ -782,54 +665,34 @@ async fn run(settings: Settings) {
     );
 
     // ---- The service.
-    std::fs::write(
-        dir.path().join("teams-bridge.toml"),
-        format!(
-            r#"
-[server]
-listen = "{listen}"
-public_url = "{public_url}"
-
-[store]
-url = "{store_url}"
-encryption_key = "{ENCRYPTION_KEY}"
-
-[mattermost]
-url = "{mm_url}"
-bot_token = "{bot_token}"
-command_token = "{command_token}"
-
-[microsoft]
-tenant_id = "{tenant}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-webhook_secret = "{WEBHOOK_SECRET}"
-graph_url = "{graph_url}"
-login_url = "{login_url}"
-billing_model = "evaluation"
-graph_rate_limit = {graph_rate_limit}
-{catch_up}
-
-[log]
-level = "info"
-"#,
-            mm_url = mattermost.site_url(),
-            bot_token = bot.token,
-            command_token = command.token,
-            tenant = graph.tenant_id(),
-            graph_url = graph.graph_url(),
-            login_url = graph.login_url(),
-            graph_rate_limit = settings.graph_rate_limit,
-            catch_up = if settings.catch_up {
+    let config = ServiceConfig {
+        listen: listen.to_string(),
+        public_url: public_url.clone(),
+        store_url,
+        encryption_key: ENCRYPTION_KEY.into(),
+        mattermost_url: mattermost.site_url().to_string(),
+        bot_token: bot.token.clone(),
+        mattermost_extra: format!("command_token = \"{}\"", command.token),
+        tenant_id: graph.tenant_id(),
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+        graph_url: graph.graph_url().to_string(),
+        login_url: graph.login_url().to_string(),
+        microsoft_extra: format!(
+            "billing_model = \"evaluation\"\ngraph_rate_limit = {}\n{}",
+            settings.graph_rate_limit,
+            if settings.catch_up {
                 ""
             } else {
                 "catch_up_horizon = 0"
             },
         ),
-    )
-    .expect("write config");
+        rest: "[log]\nlevel = \"info\"".into(),
+    };
+    std::fs::write(dir.path().join("teams-bridge.toml"), config.render()).expect("write config");
     let phase = Instant::now();
-    let mut service = Service::spawn(dir.path());
+    let mut service = Service::spawn(BIN, dir.path(), "teams-bridge.toml");
     let pid = service.pid();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -845,7 +708,7 @@ level = "info"
         assert!(
             Instant::now() < deadline,
             "service not ready; log:\n{}",
-            service.log_tail()
+            service.log_tail(40)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -867,7 +730,7 @@ level = "info"
         let rss_peak = rss_peak.clone();
         tokio::spawn(async move {
             loop {
-                match proc_memory(pid, "VmRSS") {
+                match proc_memory_mb(pid, "VmRSS") {
                     Some(mb) => {
                         rss_peak.fetch_max((mb * 1024.0) as u64, Ordering::Relaxed);
                     }
@@ -909,7 +772,7 @@ level = "info"
     } else {
         None
     };
-    let rss_after_catch_up = proc_memory(pid, "VmRSS").unwrap_or(f64::NAN);
+    let rss_after_catch_up = proc_memory_mb(pid, "VmRSS").unwrap_or(f64::NAN);
 
     let mut bench = Bench {
         graph,
@@ -1079,7 +942,7 @@ level = "info"
     let graph_total: u64 = graph_counts.values().sum();
     let mm_total: u64 = mm_counts.values().sum();
     let graph_per_dm = graph_total as f64 / delivered_steady;
-    let vm_hwm = proc_memory(pid, "VmHWM").unwrap_or(f64::NAN);
+    let vm_hwm = proc_memory_mb(pid, "VmHWM").unwrap_or(f64::NAN);
     let rss_sampled = rss_peak.load(Ordering::Relaxed) as f64 / 1024.0;
     let bridge_p99 = histogram_quantile(
         &metrics_before_latency,
@@ -1416,7 +1279,5 @@ level = "info"
         let kept = dir.keep();
         println!("service directory kept: {}", kept.display());
     }
-    if let Some(db) = pg {
-        db.drop_database().await;
-    }
+    drop(pg);
 }

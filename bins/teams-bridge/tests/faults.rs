@@ -164,7 +164,7 @@ async fn messages_through_faults_and_two_kills_arrive_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_with_two_replicas_on_postgres() {
-    let Some(database) = PgDatabase::create().await else {
+    let Some(database) = PgDatabase::from_env().await else {
         eprintln!("PostgreSQL tests skipped: STORE_TEST_POSTGRES_URL is not set");
         return;
     };

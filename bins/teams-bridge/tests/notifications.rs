@@ -555,7 +555,7 @@ async fn group_chats_mentions_skips_and_graph_economy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_share_the_work_without_duplicates() {
-    let Some(database) = PgDatabase::create().await else {
+    let Some(database) = PgDatabase::from_env().await else {
         eprintln!("PostgreSQL tests skipped: STORE_TEST_POSTGRES_URL is not set");
         return;
     };

@@ -5,12 +5,11 @@
 //! Every test starts its own bridge (its own emulators, store and port), so tests run in
 //! parallel. The service ticks every second (`[calendar] tick_interval = 1`), refreshes tokens
 //! every second and is not rate limited towards Graph.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,6 +17,11 @@ use graph_emulator::{AppRegistration, EmulatorOptions, GraphEmulator, NewEvent, 
 use mm_emulator::{ChannelType, MattermostEmulator, NewUser as MmUser, Post};
 use serde_json::Value;
 use store::{Store, StoreOptions};
+
+pub use e2e_support::{
+    PgDatabase, Service, ServiceConfig, eventually, free_port, location,
+    markdown_link as connect_link,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_calendar-bridge");
 pub const CLIENT_ID: &str = "5b1d7c3e-2a4f-4e8b-9c6d-1f3a5e7b9d2c";
@@ -27,28 +31,8 @@ pub const WEBHOOK_SECRET: &str = "calendar-e2e-webhook-secret-0123";
 /// The Microsoft user who organizes meetings for others (no Mattermost account).
 pub const ORGANIZER: &str = "olivia";
 
-pub fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
-/// Runs `calendar-bridge serve` on the configuration in `dir`, appending to `dir/service.log`.
-fn spawn_service(dir: &Path) -> Child {
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(dir.join("service.log"))
-        .expect("log file");
-    Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(dir.join("calendar-bridge.toml"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn calendar-bridge")
-}
+/// The service's configuration file in its directory.
+const CONFIG_FILE: &str = "calendar-bridge.toml";
 
 /// One person with an account on both sides (same address).
 #[derive(Debug, Clone)]
@@ -70,6 +54,9 @@ pub struct Options {
     pub refresh_margin: Option<u64>,
     /// `calendar.admin_log_level` (off when `None`).
     pub admin_log: Option<&'static str>,
+    /// The store (a PostgreSQL database, for replica tests); SQLite in the test's directory when
+    /// `None`.
+    pub store_url: Option<String>,
 }
 
 impl Default for Options {
@@ -80,6 +67,7 @@ impl Default for Options {
             token_lifetime: TimeDelta::seconds(3599),
             refresh_margin: None,
             admin_log: None,
+            store_url: None,
         }
     }
 }
@@ -96,7 +84,7 @@ impl Options {
 pub struct Bridge {
     pub graph: GraphEmulator,
     pub mattermost: MattermostEmulator,
-    pub child: Child,
+    pub service: Service,
     pub dir: tempfile::TempDir,
     pub public_url: String,
     pub store_url: String,
@@ -112,8 +100,7 @@ pub struct Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.service.kill();
         // `CALENDAR_E2E_LOGS=<dir>` keeps every bridge's log there (the test's port names it).
         if let Some(dir) = std::env::var_os("CALENDAR_E2E_LOGS") {
             let name = self.public_url.rsplit(':').next().unwrap_or("bridge");
@@ -203,36 +190,27 @@ impl Bridge {
             .unwrap_or_default();
 
         let dir = tempfile::tempdir().expect("tempdir");
-        let store_url = format!("sqlite://{}/calendar.db", dir.path().display());
-        std::fs::write(
-            dir.path().join("calendar-bridge.toml"),
-            format!(
-                r#"
-[server]
-listen = "{listen}"
-public_url = "{public_url}"
-
-[store]
-url = "{store_url}"
-encryption_key = "{ENCRYPTION_KEY}"
-
-[mattermost]
-url = "{mm_url}"
-bot_token = "{bot_token}"
-admin_token = "{admin_token}"
-
-[microsoft]
-tenant_id = "{tenant}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-webhook_secret = "{WEBHOOK_SECRET}"
-graph_url = "{graph_url}"
-login_url = "{login_url}"
-token_refresh_interval = 1
-graph_rate_limit = 0
-{margin}
-
-[calendar]
+        let store_url = options
+            .store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/calendar.db", dir.path().display()));
+        let config = ServiceConfig {
+            listen: listen.to_string(),
+            public_url: public_url.clone(),
+            store_url: store_url.clone(),
+            encryption_key: ENCRYPTION_KEY.into(),
+            mattermost_url: mattermost.site_url().to_string(),
+            bot_token: bot.token.clone(),
+            mattermost_extra: format!("admin_token = \"{admin_token}\""),
+            tenant_id: graph.tenant_id().to_string(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            graph_url: graph.graph_url().to_string(),
+            login_url: graph.login_url().to_string(),
+            microsoft_extra: format!("token_refresh_interval = 1\ngraph_rate_limit = 0\n{margin}"),
+            rest: format!(
+                r#"[calendar]
 tick_interval = 1
 admin_user_ids = [{admin_ids}]
 admin_log_level = "{admin_log}"
@@ -240,17 +218,12 @@ admin_log_level = "{admin_log}"
 [log]
 level = "info,bridge_service=debug"
 "#,
-                mm_url = mattermost.site_url(),
-                bot_token = bot.token,
-                tenant = graph.tenant_id(),
-                graph_url = graph.graph_url(),
-                login_url = graph.login_url(),
                 admin_ids = admin_ids.join(", "),
                 admin_log = options.admin_log.unwrap_or("off"),
             ),
-        )
-        .expect("write config");
-        let child = spawn_service(dir.path());
+        };
+        std::fs::write(dir.path().join(CONFIG_FILE), config.render()).expect("write config");
+        let service = Service::spawn(BIN, dir.path(), CONFIG_FILE);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -258,7 +231,7 @@ level = "info,bridge_service=debug"
         let bridge = Self {
             graph,
             mattermost,
-            child,
+            service,
             dir,
             public_url,
             store_url,
@@ -290,40 +263,45 @@ level = "info,bridge_service=debug"
 
     /// Kills the service (SIGKILL: no shutdown) and leaves it down.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.service.kill();
     }
 
     /// Starts the service again on the same configuration and store; waits until it is ready.
     pub async fn restart(&mut self) {
-        self.kill();
-        self.child = spawn_service(self.dir.path());
+        self.service.respawn();
         self.wait_ready().await;
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+        self.service.log()
     }
 
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = self
-                .http
-                .get(format!("{}/readyz", self.public_url))
-                .send()
-                .await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "service not ready; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let url = format!("{}/readyz", self.public_url);
+        e2e_support::wait_for_ok(
+            &self.http,
+            &url,
+            Duration::from_secs(30),
+            "service not ready",
+            &self.service,
+        )
+        .await;
+    }
+
+    /// Another `serve` process on the same configuration, store and public URL (replicas behind
+    /// one load balancer: Graph and Mattermost call the first one), on its own port. Returns it
+    /// once it is ready.
+    pub async fn start_replica(&self) -> Service {
+        let (replica, listen) = Service::spawn_replica(BIN, self.dir.path(), CONFIG_FILE);
+        e2e_support::wait_for_ok(
+            &self.http,
+            &format!("http://{listen}/readyz"),
+            Duration::from_secs(30),
+            "replica not ready",
+            &replica,
+        )
+        .await;
+        replica
     }
 
     /// Waits until the service registered `/mscalendar` with the admin token.
@@ -574,11 +552,7 @@ level = "info,bridge_service=debug"
 
     /// The value of one sample of `/metrics` (`None` when absent).
     pub async fn metric(&self, sample: &str) -> Option<f64> {
-        self.metrics().await.lines().find_map(|line| {
-            line.strip_prefix(sample)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.trim().parse().ok())
-        })
+        e2e_support::metric(&self.metrics().await, sample)
     }
 
     /// A meeting organized by the organizer with `attendees` (people's names), as
@@ -639,22 +613,6 @@ level = "info,bridge_service=debug"
     }
 }
 
-/// The `[label](url)` link in a reply.
-pub fn connect_link(reply: &str) -> String {
-    let start = reply.find("](").expect("markdown link") + 2;
-    let end = reply[start..].find(')').expect("link end") + start;
-    reply[start..end].to_owned()
-}
-
-pub fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location header")
-        .to_owned()
-}
-
 /// The buttons of a post: (action id, label).
 pub fn buttons(post: &Post) -> Vec<(String, String)> {
     post.props
@@ -688,24 +646,6 @@ pub fn button_context(post: &Post, label: &str) -> Value {
 /// Now, to the whole second (Graph times in the tests stay simple).
 pub fn now_s() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now")
-}
-
-/// Polls `check` until it holds or `secs` pass; returns whether it held.
-pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 impl Bridge {

@@ -1,10 +1,9 @@
 //! The harness of the end-to-end tests: the real `teams-bridge serve` process between the
 //! Mattermost and Microsoft Graph emulators, with a seeded tenant on both sides.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
@@ -13,105 +12,18 @@ use mm_emulator::{ChannelType, MattermostEmulator, NewCommand, NewUser as MmUser
 use serde_json::Value;
 use store::{Store, StoreOptions};
 
+pub use e2e_support::{
+    PgDatabase, Service, ServiceConfig, eventually, free_port, location,
+    markdown_link as connect_link,
+};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_teams-bridge");
 pub const CLIENT_ID: &str = "0d8f3b2a-5c1e-4f7a-9b6d-2e4c8a1f3b5d";
 pub const CLIENT_SECRET: &str = "e2e-client-secret-VALUE";
 pub const ENCRYPTION_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
-pub fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
-/// A second `serve` process; killed when dropped.
-pub struct Replica {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Replica {
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A fresh PostgreSQL database for one test, when `STORE_TEST_POSTGRES_URL` names a server;
-/// dropped with the guard.
-pub struct PgDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    pub async fn create() -> Option<Self> {
-        let admin_url = std::env::var("STORE_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())?;
-        let name = format!("bridge_e2e_{}_{}", std::process::id(), free_port().port());
-        let admin = sqlx::PgPool::connect(&admin_url).await.expect("postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let mut url = url::Url::parse(&admin_url).expect("url");
-        url.set_path(&format!("/{name}"));
-        Some(Self {
-            url: url.to_string(),
-            admin_url,
-            name,
-        })
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs outside async code; a short-lived runtime on its own thread does the SQL.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&admin)
-                        .await;
-                    admin.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// Runs `teams-bridge serve` on the configuration in `dir`, appending to `dir/service.log`.
-fn spawn_service(dir: &Path) -> Child {
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(dir.join("service.log"))
-        .expect("log file");
-    Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(dir.join("teams-bridge.toml"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn teams-bridge")
-}
+/// The service's configuration file in its directory.
+const CONFIG_FILE: &str = "teams-bridge.toml";
 
 /// What a test needs to know about one side's user.
 #[derive(Debug, Clone)]
@@ -123,7 +35,7 @@ pub struct Person {
 pub struct Bridge {
     pub graph: GraphEmulator,
     pub mattermost: MattermostEmulator,
-    pub child: Child,
+    pub service: Service,
     pub dir: tempfile::TempDir,
     pub public_url: String,
     pub store_url: String,
@@ -136,13 +48,6 @@ pub struct Bridge {
     pub channel: String,
     pub command_token: String,
     pub http: reqwest::Client,
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,47 +165,27 @@ impl Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let store_url =
             store_url.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
-        let config = dir.path().join("teams-bridge.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[server]
-listen = "{listen}"
-public_url = "{public_url}"
-
-[store]
-url = "{store_url}"
-encryption_key = "{ENCRYPTION_KEY}"
-
-[mattermost]
-url = "{mm_url}"
-bot_token = "{bot_token}"
-{mattermost_settings}
-
-[microsoft]
-tenant_id = "{tenant}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-webhook_secret = "e2e-webhook-secret-0123456789"
-graph_url = "{graph_url}"
-login_url = "{login_url}"
-billing_model = "evaluation"
-token_refresh_interval = 1
-{extra_microsoft}
-
-[log]
-level = "info,teams_bridge=debug"
-"#,
-                mm_url = mattermost.site_url(),
-                bot_token = bot.token,
-                tenant = graph.tenant_id(),
-                graph_url = graph.graph_url(),
-                login_url = graph.login_url(),
+        let config = ServiceConfig {
+            listen: listen.to_string(),
+            public_url: public_url.clone(),
+            store_url: store_url.clone(),
+            encryption_key: ENCRYPTION_KEY.into(),
+            mattermost_url: mattermost.site_url().to_string(),
+            bot_token: bot.token.clone(),
+            mattermost_extra: mattermost_settings,
+            tenant_id: graph.tenant_id().to_string(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            webhook_secret: "e2e-webhook-secret-0123456789".into(),
+            graph_url: graph.graph_url().to_string(),
+            login_url: graph.login_url().to_string(),
+            microsoft_extra: format!(
+                "billing_model = \"evaluation\"\ntoken_refresh_interval = 1\n{extra_microsoft}"
             ),
-        )
-        .expect("write config");
-        let child = spawn_service(dir.path());
+            rest: "[log]\nlevel = \"info,teams_bridge=debug\"".into(),
+        };
+        std::fs::write(dir.path().join(CONFIG_FILE), config.render()).expect("write config");
+        let service = Service::spawn(BIN, dir.path(), CONFIG_FILE);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -308,7 +193,7 @@ level = "info,teams_bridge=debug"
         let bridge = Self {
             graph,
             mattermost,
-            child,
+            service,
             dir,
             public_url,
             store_url,
@@ -333,82 +218,44 @@ level = "info,teams_bridge=debug"
 
     /// Another `serve` process on the same configuration, store and public URL (as replicas behind
     /// one load balancer), listening on its own port. Returns it with its address once it answers.
-    pub async fn start_replica(&self) -> (Replica, String) {
-        let listen = free_port();
-        let config =
-            std::fs::read_to_string(self.dir.path().join("teams-bridge.toml")).expect("config");
-        let replica_dir = self.dir.path().join(format!("replica-{}", listen.port()));
-        std::fs::create_dir_all(&replica_dir).expect("replica dir");
-        let config = config
-            .lines()
-            .map(|line| {
-                if line.starts_with("listen = ") {
-                    format!("listen = \"{listen}\"")
-                } else {
-                    line.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(replica_dir.join("teams-bridge.toml"), config).expect("write");
-        let replica = Replica {
-            child: spawn_service(&replica_dir),
-            dir: replica_dir,
-        };
+    pub async fn start_replica(&self) -> (Service, String) {
+        let (replica, listen) = Service::spawn_replica(BIN, self.dir.path(), CONFIG_FILE);
         let url = format!("http://{listen}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self.http.get(format!("{url}/healthz")).send().await
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "replica not up; log:\n{}",
-                replica.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        e2e_support::wait_for_ok(
+            &self.http,
+            &format!("{url}/healthz"),
+            Duration::from_secs(30),
+            "replica not up",
+            &replica,
+        )
+        .await;
         (replica, url)
     }
 
     /// Kills the service (SIGKILL: no shutdown) and leaves it down.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.service.kill();
     }
 
     /// Starts the service again on the same configuration and store; waits until it is ready.
     pub async fn restart(&mut self) {
-        self.kill();
-        self.child = spawn_service(self.dir.path());
+        self.service.respawn();
         self.wait_ready().await;
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+        self.service.log()
     }
 
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = self
-                .http
-                .get(format!("{}/readyz", self.public_url))
-                .send()
-                .await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "service not ready; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        e2e_support::wait_for_ok(
+            &self.http,
+            &format!("{}/readyz", self.public_url),
+            Duration::from_secs(30),
+            "service not ready",
+            &self.service,
+        )
+        .await;
     }
 
     pub async fn store(&self) -> Store {
@@ -519,21 +366,6 @@ level = "info,teams_bridge=debug"
     }
 }
 
-pub fn connect_link(reply: &str) -> String {
-    let start = reply.find("](").expect("markdown link") + 2;
-    let end = reply[start..].find(')').expect("link end") + start;
-    reply[start..end].to_owned()
-}
-
-pub fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location header")
-        .to_owned()
-}
-
 pub fn button_ids(post: &mm_emulator::Post) -> Vec<(String, String)> {
     post.props
         .get("attachments")
@@ -628,23 +460,5 @@ impl Bridge {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-/// Polls `check` until it holds or `secs` pass; returns whether it held.
-pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
