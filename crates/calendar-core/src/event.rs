@@ -41,6 +41,10 @@ pub struct Event {
     pub reminder: ReminderSetting,
     /// The organizer's display name (untrusted).
     pub organizer: Option<String>,
+    /// A recurring series as a whole (Graph's `seriesMaster`): `when` is its first occurrence,
+    /// which may be long past while the series goes on.
+    #[serde(default)]
+    pub recurring: bool,
 }
 
 impl Event {
@@ -62,6 +66,7 @@ impl Event {
             attendees: 0,
             reminder: ReminderSetting::Unset,
             organizer: None,
+            recurring: false,
         }
     }
 

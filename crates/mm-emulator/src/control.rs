@@ -141,6 +141,9 @@ struct StatusBody {
     status: String,
     #[serde(default)]
     dnd_end_time: i64,
+    /// `false`: as Mattermost's activity tracking sets it (`away` after a while idle), not by
+    /// hand. By hand when absent.
+    manual: Option<bool>,
 }
 
 async fn set_status(
@@ -148,10 +151,13 @@ async fn set_status(
     Path(user_id): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Response {
-    match shared
-        .lock()
-        .set_status(&user_id, &body.status, body.dnd_end_time)
-    {
+    let mut server = shared.lock();
+    let set = if body.manual == Some(false) {
+        server.set_status_by_activity(&user_id, &body.status)
+    } else {
+        server.set_status(&user_id, &body.status, body.dnd_end_time)
+    };
+    match set {
         Ok(status) => ok(status),
         Err(err) => fail(err),
     }
@@ -473,6 +479,7 @@ async fn add_fault(State(shared): State<Arc<Shared>>, Json(body): Json<FaultBody
             reset_seconds: body.reset_seconds,
         },
         "status" => Fault::Status(body.status),
+        "answer_lost" => Fault::AnswerLost(body.status),
         other => {
             return (
                 StatusCode::BAD_REQUEST,

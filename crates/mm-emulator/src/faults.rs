@@ -23,6 +23,9 @@ pub enum Fault {
     RateLimited { limit: u32, reset_seconds: u64 },
     /// This status (a 5xx, usually) with an AppError body.
     Status(u16),
+    /// The request is carried out, then answered with this status instead (a proxy that gave
+    /// up after Mattermost did the work): the caller cannot tell whether it happened.
+    AnswerLost(u16),
 }
 
 /// Which requests a fault applies to.
@@ -102,6 +105,16 @@ pub(crate) fn rate_limited(limit: u32, reset_seconds: u64) -> Response {
     response
 }
 
+fn injected(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    AppError::new(
+        status,
+        "api.emulator.injected_fault.app_error",
+        "The emulator was told to fail this request.",
+    )
+    .into_response()
+}
+
 /// Counts the request, applies the first matching fault, and stamps `X-Version-Id` (and an
 /// `X-Request-Id` where the answer has none) as Mattermost does on every answer.
 pub(crate) async fn middleware(
@@ -143,14 +156,10 @@ pub(crate) async fn middleware(
             limit,
             reset_seconds,
         }) => rate_limited(limit, reset_seconds),
-        Some(Fault::Status(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            AppError::new(
-                status,
-                "api.emulator.injected_fault.app_error",
-                "The emulator was told to fail this request.",
-            )
-            .into_response()
+        Some(Fault::Status(code)) => injected(code),
+        Some(Fault::AnswerLost(code)) => {
+            let _done = next.run(request).await;
+            injected(code)
         }
     };
     let headers = response.headers_mut();

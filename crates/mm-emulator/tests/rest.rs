@@ -1004,6 +1004,11 @@ async fn injected_429_has_mattermost_headers_and_counters_count_routes() {
     assert_eq!(send().await.expect("send").status(), 201);
     assert!(s.mm.channel_posts(&dm.id).len() == 1);
 
+    // A lost answer: the post is made, the caller hears 502.
+    s.mm.inject_fault(FaultRule::on_route("POST /api/v4/posts", Fault::AnswerLost(502)).times(1));
+    assert_eq!(send().await.expect("send").status(), 502);
+    assert_eq!(s.mm.channel_posts(&dm.id).len(), 2);
+
     s.mm.inject_fault(FaultRule::on_path_prefix("/api/v4/users", Fault::Status(503)).times(1));
     let err = app_error(
         api(&s.mm, &s.alice_token)
@@ -1029,7 +1034,7 @@ async fn injected_429_has_mattermost_headers_and_counters_count_routes() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));
     s.mm.clear_faults();
 
-    assert_eq!(s.mm.request_count("POST /api/v4/posts"), 2);
+    assert_eq!(s.mm.request_count("POST /api/v4/posts"), 3);
     assert_eq!(s.mm.request_count("GET /api/v4/users/{user_id}"), 2);
     assert_eq!(s.mm.request_count("GET /api/v4/users/me"), 1);
     s.mm.reset_counters();

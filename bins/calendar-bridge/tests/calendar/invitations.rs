@@ -328,3 +328,78 @@ async fn an_invitation_survives_graph_and_mattermost_failures() {
         b.graph.request_counts()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_series_that_began_weeks_ago_is_still_news_and_so_is_its_cancellation() {
+    let b = Bridge::start(Options::people(&["alice"])).await;
+    b.connect_ready("alice").await;
+
+    // Olivia adds Alice to a weekly series whose first meeting was three weeks ago.
+    let first = now_s() - TimeDelta::weeks(3) + TimeDelta::hours(1);
+    let mut series = graph_emulator::NewEvent::meeting(&b.organizer_ms, "Weekly sync", first);
+    series.end = first + TimeDelta::minutes(30);
+    series.attendees = vec![b.ms("alice").to_owned()];
+    series.recurrence = Some(graph_emulator::Recurrence::Weekly { count: 10 });
+    let series = b.graph.add_event(series);
+    let invitation = b
+        .wait_dm("alice", 10, |p| {
+            is_invitation(&p.message) && p.message.contains("Weekly sync")
+        })
+        .await;
+    assert!(
+        invitation.message.contains("\nRecurring, first "),
+        "{}",
+        invitation.message
+    );
+    assert_eq!(buttons(&invitation).len(), 3, "{invitation:#?}");
+
+    // The whole series is cancelled: that is news too.
+    b.graph.cancel_event(&series.ical_uid).expect("cancel");
+    let cancelled = b
+        .wait_dm("alice", 10, |p| p.message.starts_with("**Cancelled**"))
+        .await;
+    assert!(
+        cancelled.message.contains("Weekly sync"),
+        "{}",
+        cancelled.message
+    );
+    assert!(
+        cancelled.message.contains("Recurring, first "),
+        "{}",
+        cancelled.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dm_whose_answer_was_lost_is_not_posted_twice() {
+    let b = Bridge::start(Options::people(&["alice"])).await;
+    b.connect_ready("alice").await;
+    // Mattermost stores the invitation's post, but the bridge hears 502 (a proxy gave up).
+    b.mattermost.inject_fault(
+        mm_emulator::FaultRule::on_route("POST /api/v4/posts", mm_emulator::Fault::AnswerLost(502))
+            .times(1),
+    );
+    let start = now_s() + TimeDelta::hours(1);
+    b.invite(
+        &["alice"],
+        "Lost answer",
+        start,
+        start + TimeDelta::hours(1),
+    );
+    b.wait_dm("alice", 10, |p| p.message.contains("Lost answer"))
+        .await;
+    // The notification is not retried into a second post.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        b.dms_matching("alice", |p| p.message.contains("Lost answer"))
+            .len(),
+        1,
+        "log:\n{}",
+        b.log()
+    );
+    assert_eq!(
+        b.metric("calendar_bridge_dms_sent_total{kind=\"invitation\"}")
+            .await,
+        Some(1.0)
+    );
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use graph_emulator::LifecycleEvent;
+use graph_emulator::{Fault, FaultRule, LifecycleEvent};
 
 use crate::support::{Bridge, Options, WEBHOOK_SECRET, eventually, now_s};
 
@@ -119,4 +119,50 @@ async fn one_subscription_per_user_kept_and_dropped() {
         "{:#?}",
         b.dms("bob")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_pass_stops_without_dropping_anyones_subscription() {
+    let b = Bridge::start(Options {
+        people: vec!["alice", "bob", "carol"],
+        admins: vec!["alice"],
+        ..Options::default()
+    })
+    .await;
+    for name in ["alice", "bob", "carol"] {
+        b.connect_ready(name).await;
+    }
+    let before: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| b.subscriptions_of(name).remove(0).id)
+        .collect();
+
+    // Graph throttles every renewal for a while: the pass stops at the first one.
+    b.graph.inject_fault(
+        FaultRule::new(
+            "/v1.0/subscriptions",
+            Fault::Throttle {
+                retry_after: Some("30".into()),
+            },
+        )
+        .method("PATCH"),
+    );
+    let (renew, _) = b.slash("alice", "admin subscriptions renew").await;
+    assert!(renew.contains("0 renewed"), "{renew}");
+    assert!(renew.contains("0 deleted"), "{renew}");
+    assert!(renew.contains("1 failed"), "{renew}");
+    b.graph.clear_faults();
+
+    // Those not reached are still there, unchanged: nobody stops hearing about invitations.
+    let after: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| {
+            let mine = b.subscriptions_of(name);
+            assert_eq!(mine.len(), 1, "{name}: {mine:#?}\nlog:\n{}", b.log());
+            mine[0].id.clone()
+        })
+        .collect();
+    assert_eq!(before, after);
+    let (renew, _) = b.slash("alice", "admin subscriptions renew").await;
+    assert!(renew.contains("3 renewed"), "{renew}");
 }

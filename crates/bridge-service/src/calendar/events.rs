@@ -75,11 +75,16 @@ fn version(event: &Event) -> String {
 fn when(event: &Event, user: &CalendarUser) -> String {
     let tz = user.tz_or_utc();
     let range = time_range(event, tz);
-    if range.contains(',') {
+    let when = if range.contains(',') {
         range
     } else {
         let day = event.start_in(tz).with_timezone(&tz).format("%a, %b %-d");
         format!("{day}, {range}")
+    };
+    if event.recurring {
+        format!("Recurring, first {when}")
+    } else {
+        when
     }
 }
 
@@ -245,7 +250,8 @@ impl CalendarApp {
         let mm_user_id = user.mm_user_id();
         let seen_key = format!("event-seen:{}", event.id);
         let version_key = format!("event-version:{}:{}", event.id, version(event));
-        let over = event.end_in(user.tz_or_utc()) <= self.now();
+        // A series goes on after its first occurrence (all Graph tells of its time) has passed.
+        let over = !event.recurring && event.end_in(user.tz_or_utc()) <= self.now();
         // Own events, and everything while invitations are off, are only recorded, so that
         // turning invitations on later does not replay old news.
         if event.is_organizer || !user.settings.invitations || over {

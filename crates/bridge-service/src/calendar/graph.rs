@@ -38,6 +38,7 @@ pub(crate) fn to_core(event: &CalendarEvent) -> Option<Event> {
             event.reminder_minutes_before_start,
         ),
         organizer: event.organizer_name.clone(),
+        recurring: event.event_type == "seriesMaster",
     })
 }
 

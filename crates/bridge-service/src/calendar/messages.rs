@@ -2,8 +2,8 @@
 //! a user once, whatever restarts, replicas and redeliveries do.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use mm_client::NewPost;
-use store::Reservation;
+use mm_client::{MmError, NewPost};
+use store::{DeliveryState, Reservation};
 
 use super::CalendarApp;
 use super::buttons::{self, Button};
@@ -32,6 +32,23 @@ pub(crate) enum SendError {
     Mattermost(#[from] mm_client::MmError),
 }
 
+/// How long a DM's reservation lasts: the bot's id, the DM channel and the post, each within
+/// its timeout, and a margin. A crashed holder's reservation lapses after it.
+fn reservation_length() -> TimeDelta {
+    TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30)) * 3
+        + TimeDelta::seconds(30)
+}
+
+/// A failure after which the post may exist all the same (the answer was lost, or Mattermost
+/// failed after storing it). A refusal (4xx) or a rate limit (429) means it was not made.
+fn uncertain(err: &MmError) -> bool {
+    match err {
+        MmError::Transport(_) => true,
+        MmError::Api { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
 impl CalendarApp {
     /// Posts `text` (and `buttons`) to `mm_user_id` in the bot's DM, once per `key`; a post is
     /// counted as a DM of `kind`.
@@ -45,20 +62,54 @@ impl CalendarApp {
     ) -> Result<Sent, SendError> {
         let now = self.now();
         let holder = format!("{}#{key}", self.instance());
-        // Long enough for one post with its retries; a crashed holder's reservation lapses.
-        let until = now
-            + TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30))
-            + TimeDelta::seconds(30);
+        // An earlier attempt that neither recorded its post nor gave up (it crashed, or its
+        // answer was lost) left its reservation to lapse; its post may exist.
+        let earlier = match self.store().delivery_state(mm_user_id, key).await? {
+            Some(DeliveryState::Reserved { until, .. }) => Some(until - reservation_length()),
+            Some(DeliveryState::Delivered { .. }) => return Ok(Sent::Already),
+            None => None,
+        };
         match self
             .store()
-            .reserve_delivery(mm_user_id, key, &holder, until, now)
+            .reserve_delivery(mm_user_id, key, &holder, now + reservation_length(), now)
             .await?
         {
             Reservation::Reserved => {}
             Reservation::AlreadyDelivered { .. } => return Ok(Sent::Already),
             Reservation::InProgress { until, .. } => return Ok(Sent::Held(until)),
         }
-        match self.post_dm(mm_user_id, key, text, buttons).await {
+        if let Some(started) = earlier
+            && let Some(post_id) = self.posted_since(mm_user_id, key, started).await?
+        {
+            tracing::info!(
+                mm_user_id,
+                key,
+                "a DM an earlier attempt posted is recorded, not posted again"
+            );
+            self.store()
+                .mark_delivered(mm_user_id, key, &holder, Some(&post_id), self.now())
+                .await?;
+            return Ok(Sent::Already);
+        }
+        let attempt = self.now();
+        let posted = match self.post_dm(mm_user_id, key, text, buttons).await {
+            Ok(post_id) => Ok(post_id),
+            // Mattermost answered with an error but may have stored the post: look.
+            Err(err @ MmError::Api { .. }) if uncertain(&err) => {
+                match self.posted_since(mm_user_id, key, attempt).await {
+                    Ok(Some(post_id)) => Ok(post_id),
+                    Ok(None) => Err((err, true)),
+                    Err(_) => Err((err, false)),
+                }
+            }
+            // No answer: the post may still be on its way in. The reservation is left to
+            // lapse, and the next attempt looks first.
+            Err(err) => {
+                let release = !uncertain(&err);
+                Err((err, release))
+            }
+        };
+        match posted {
             Ok(post_id) => {
                 self.metrics.dm_sent(kind);
                 self.store()
@@ -66,7 +117,8 @@ impl CalendarApp {
                     .await?;
                 Ok(Sent::Posted(post_id))
             }
-            Err(err) => {
+            Err((err, false)) => Err(err.into()),
+            Err((err, true)) => {
                 let _ = self
                     .store()
                     .release_delivery(mm_user_id, key, &holder)
@@ -110,6 +162,27 @@ impl CalendarApp {
             self.store().delivery_state(mm_user_id, key).await?,
             Some(store::DeliveryState::Delivered { .. })
         ))
+    }
+
+    /// The bot's post in `mm_user_id`'s DM carrying `key`, made since `since` (a minute of clock
+    /// skew allowed).
+    async fn posted_since(
+        &self,
+        mm_user_id: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, MmError> {
+        let bot_user_id = self.bot_user_id().await?.to_owned();
+        let channel_id = self.bot().direct_channel(&bot_user_id, mm_user_id).await?;
+        let since = (since - TimeDelta::minutes(1)).timestamp_millis();
+        let posts = self.bot().channel_posts_since(&channel_id, since).await?;
+        Ok(posts
+            .into_iter()
+            .find(|p| {
+                p.user_id == bot_user_id
+                    && p.props.get(POST_KEY).and_then(|v| v.as_str()) == Some(key)
+            })
+            .map(|p| p.id))
     }
 
     /// One DM post, without the ledger: the post's id.

@@ -131,7 +131,9 @@ impl CalendarApp {
         }
         let mut after: Option<String> = None;
         let mut time_zones_due = Vec::new();
-        loop {
+        // Set when Graph throttles us: the pass stops there and the next one carries on.
+        let mut interrupted = false;
+        'pages: loop {
             let links = self.store().connected_links(after.as_deref(), 500).await?;
             let Some(last) = links.last() else {
                 break;
@@ -155,26 +157,32 @@ impl CalendarApp {
                     tracing::warn!(mm_user_id = %link.mm_user_id, error = %err, "could not keep a calendar subscription; will retry");
                     report.failed += 1;
                     if matches!(err, CallError::Throttled(_)) {
-                        // Asking again at once only prolongs it.
-                        break;
+                        // Asking again at once only prolongs it: stop the whole pass.
+                        interrupted = true;
+                        break 'pages;
                     }
                 }
                 if let Some(user) = self.calendar_user(&link.mm_user_id).await? {
                     let old = user
                         .tz_checked_at
                         .is_none_or(|at| at + TIME_ZONE_AGE <= self.now());
+                    if existing.is_none() {
+                        // A new link: its watch (reminders, status) starts now, and its summary
+                        // as soon as the zone is known (now, or once the zone read succeeds).
+                        self.reschedule(&user).await?;
+                    }
                     if old {
                         time_zones_due.push(user);
-                    } else if existing.is_none() {
-                        // A new link with a known zone: its schedules start now.
-                        self.reschedule(&user).await?;
                     }
                 }
             }
         }
-        // Subscriptions of users no longer connected.
-        for subscription in by_owner.into_values() {
-            self.drop_subscription(&subscription, &mut report).await?;
+        // Subscriptions of users no longer connected: only after a whole pass, since the owners
+        // of those left in `by_owner` after an interrupted one were simply not reached.
+        if !interrupted {
+            for subscription in by_owner.into_values() {
+                self.drop_subscription(&subscription, &mut report).await?;
+            }
         }
         for chunk in time_zones_due.chunks(20) {
             let results = self.read_time_zones_batch(chunk).await;
