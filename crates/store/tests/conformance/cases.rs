@@ -1550,33 +1550,80 @@ pub(crate) async fn schedules_claim_is_held_until_its_lease_passes(store: &Store
     );
 }
 
-pub(crate) async fn schedules_set_during_a_claim_wins_over_the_claimers_finish(store: &Store) {
-    store.migrate().await.unwrap();
+/// Claims `job`'s runs due at `now_ms` for `holder` under a lease until `lease_ms`.
+async fn claim(
+    store: &Store,
+    job: &str,
+    holder: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Vec<DueSchedule> {
     store
-        .set_schedule("mm-1", "daily-summary", Some(at(0)), at(0))
+        .claim_due_schedules(job, holder, at(now_ms), at(lease_ms), 100)
         .await
-        .unwrap();
-    store
-        .set_schedule("mm-2", "daily-summary", Some(at(0)), at(0))
-        .await
-        .unwrap();
-    let claimed = store
-        .claim_due_schedules("daily-summary", "replica-1", at(0), at(60_000), 10)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 2);
+        .unwrap()
+}
 
-    // The users change their summary time while the runs are in progress.
+pub(crate) async fn schedules_set_during_a_live_claim_keeps_it_and_is_run_after_it(store: &Store) {
+    store.migrate().await.unwrap();
+    for user in ["mm-1", "mm-2", "mm-3", "mm-4", "mm-5", "mm-6"] {
+        store
+            .set_schedule(user, "daily-summary", Some(at(0)), at(0))
+            .await
+            .unwrap();
+    }
+    let claimed = claim(store, "daily-summary", "replica-1", 0, 60_000).await;
+    assert_eq!(claimed.len(), 6);
+
+    // Runs are requested while replica-1 works on these users (a calendar change, "sync now").
+    for (user, due_ms) in [
+        ("mm-1", 5_000),
+        // Several requests during one claim: the earliest counts.
+        ("mm-1", 3_600_000),
+        ("mm-2", 3_600_000),
+        ("mm-3", 20_000),
+        ("mm-4", 8_000),
+        ("mm-5", 7_000),
+        ("mm-5", 6_000),
+    ] {
+        store
+            .set_schedule(user, "daily-summary", Some(at(due_ms)), at(1_000))
+            .await
+            .unwrap();
+    }
+    // Removing a schedule still removes it, claimed or not.
     store
-        .set_schedule("mm-1", "daily-summary", Some(at(5_000)), at(1_000))
+        .set_schedule("mm-6", "daily-summary", None, at(1_000))
         .await
         .unwrap();
-    store
-        .set_schedule("mm-2", "daily-summary", Some(at(3_600_000)), at(1_000))
-        .await
-        .unwrap();
+
+    // The claims were kept: nobody else gets these users while the lease runs, even once the
+    // requested times have come.
+    for (holder, now_ms) in [
+        ("replica-2", 1_000),
+        ("replica-2", 59_999),
+        ("replica-1", 30_000),
+    ] {
+        let got = claim(store, "daily-summary", holder, now_ms, now_ms + 60_000).await;
+        assert!(got.is_empty(), "{holder} at {now_ms}: {got:?}");
+    }
+    // Until the holder is done, the schedule shows the claimed run.
+    assert_eq!(
+        store.schedule("mm-1", "daily-summary").await.unwrap(),
+        Some(at(0))
+    );
+    assert_eq!(
+        store
+            .count_due_schedules("daily-summary", at(1_000))
+            .await
+            .unwrap(),
+        5
+    );
+
+    // The holder's finish or release is accepted; the row is due at the earlier of its next time
+    // and the requested one.
     assert!(
-        !store
+        store
             .finish_schedule(
                 "mm-1",
                 "daily-summary",
@@ -1588,46 +1635,124 @@ pub(crate) async fn schedules_set_during_a_claim_wins_over_the_claimers_finish(s
             .unwrap()
     );
     assert!(
-        !store
-            .finish_schedule("mm-2", "daily-summary", "replica-1", None, at(2_000))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.schedule("mm-1", "daily-summary").await.unwrap(),
-        Some(at(5_000))
-    );
-    assert_eq!(
-        store.schedule("mm-2", "daily-summary").await.unwrap(),
-        Some(at(3_600_000))
-    );
-    // The new schedule is unclaimed: due at its own time, although the old lease still runs.
-    let again = store
-        .claim_due_schedules("daily-summary", "replica-2", at(5_000), at(65_000), 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        again,
-        vec![DueSchedule {
-            mm_user_id: "mm-1".into(),
-            due_at: at(5_000)
-        }]
-    );
-    assert!(
-        !store
-            .release_schedule("mm-1", "daily-summary", "replica-1", at(6_000))
+        store
+            .finish_schedule(
+                "mm-2",
+                "daily-summary",
+                "replica-1",
+                Some(at(1_800_000)),
+                at(2_000)
+            )
             .await
             .unwrap()
     );
     assert!(
         store
+            .release_schedule("mm-3", "daily-summary", "replica-1", at(10_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .release_schedule("mm-4", "daily-summary", "replica-1", at(60_000))
+            .await
+            .unwrap()
+    );
+    // Finishing with no next run keeps a row that had a run requested, due then.
+    assert!(
+        store
+            .finish_schedule("mm-5", "daily-summary", "replica-1", None, at(2_000))
+            .await
+            .unwrap()
+    );
+    // The removed schedule is not brought back by its claimer.
+    assert!(
+        !store
             .finish_schedule(
-                "mm-1",
+                "mm-6",
                 "daily-summary",
-                "replica-2",
-                Some(at(86_405_000)),
-                at(6_000)
+                "replica-1",
+                Some(at(86_400_000)),
+                at(2_000)
             )
+            .await
+            .unwrap()
+    );
+    for (user, due_ms) in [
+        ("mm-1", Some(5_000)),
+        ("mm-2", Some(1_800_000)),
+        ("mm-3", Some(10_000)),
+        ("mm-4", Some(8_000)),
+        ("mm-5", Some(6_000)),
+        ("mm-6", None),
+    ] {
+        assert_eq!(
+            store.schedule(user, "daily-summary").await.unwrap(),
+            due_ms.map(at),
+            "{user}"
+        );
+    }
+    // Done once: finishing again changes nothing.
+    assert!(
+        !store
+            .finish_schedule("mm-5", "daily-summary", "replica-1", None, at(2_500))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-5", "daily-summary").await.unwrap(),
+        Some(at(6_000))
+    );
+
+    // The requested runs are unclaimed and due at their time, for anyone, although replica-1's
+    // old lease still runs; replica-1's late calls change nothing.
+    assert!(
+        claim(store, "daily-summary", "replica-2", 4_999, 64_999)
+            .await
+            .is_empty()
+    );
+    let again = claim(store, "daily-summary", "replica-2", 8_000, 68_000).await;
+    assert_eq!(
+        again,
+        vec![
+            DueSchedule {
+                mm_user_id: "mm-1".into(),
+                due_at: at(5_000)
+            },
+            DueSchedule {
+                mm_user_id: "mm-5".into(),
+                due_at: at(6_000)
+            },
+            DueSchedule {
+                mm_user_id: "mm-4".into(),
+                due_at: at(8_000)
+            },
+        ]
+    );
+    assert!(
+        !store
+            .release_schedule("mm-1", "daily-summary", "replica-1", at(9_000))
+            .await
+            .unwrap()
+    );
+    // Nothing is left pending after those runs: their next times are their own.
+    for user in ["mm-1", "mm-4"] {
+        assert!(
+            store
+                .finish_schedule(
+                    user,
+                    "daily-summary",
+                    "replica-2",
+                    Some(at(86_405_000)),
+                    at(9_000)
+                )
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .finish_schedule("mm-5", "daily-summary", "replica-2", None, at(9_000))
             .await
             .unwrap()
     );
@@ -1635,6 +1760,310 @@ pub(crate) async fn schedules_set_during_a_claim_wins_over_the_claimers_finish(s
         store.schedule("mm-1", "daily-summary").await.unwrap(),
         Some(at(86_405_000))
     );
+    assert_eq!(
+        store.schedule("mm-4", "daily-summary").await.unwrap(),
+        Some(at(86_405_000))
+    );
+    assert_eq!(store.schedule("mm-5", "daily-summary").await.unwrap(), None);
+}
+
+pub(crate) async fn schedules_set_after_the_lease_passed_replaces_the_schedule_and_the_claim(
+    store: &Store,
+) {
+    store.migrate().await.unwrap();
+    for user in ["mm-1", "mm-2"] {
+        store
+            .set_schedule(user, "status-check", Some(at(0)), at(0))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        claim(store, "status-check", "replica-1", 0, 30_000)
+            .await
+            .len(),
+        2
+    );
+    // mm-2 gets a run requested while the lease still runs (the last instant of it)...
+    store
+        .set_schedule("mm-2", "status-check", Some(at(20_000)), at(29_999))
+        .await
+        .unwrap();
+    // ...but replica-1 stops answering. At the lease's end both schedules are set anew: replaced,
+    // the stale claims cleared, and mm-2's request superseded by the newer schedule.
+    store
+        .set_schedule("mm-1", "status-check", Some(at(40_000)), at(30_000))
+        .await
+        .unwrap();
+    store
+        .set_schedule("mm-2", "status-check", Some(at(50_000)), at(31_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.schedule("mm-1", "status-check").await.unwrap(),
+        Some(at(40_000))
+    );
+    assert_eq!(
+        store.schedule("mm-2", "status-check").await.unwrap(),
+        Some(at(50_000))
+    );
+    // The old claimer lost both: its calls change nothing.
+    assert!(
+        !store
+            .finish_schedule(
+                "mm-1",
+                "status-check",
+                "replica-1",
+                Some(at(35_000)),
+                at(32_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_schedule("mm-2", "status-check", "replica-1", None, at(32_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .release_schedule("mm-2", "status-check", "replica-1", at(33_000))
+            .await
+            .unwrap()
+    );
+    // Unclaimed: not before the new times, then claimable by anyone.
+    assert!(
+        claim(store, "status-check", "replica-2", 39_999, 99_999)
+            .await
+            .is_empty()
+    );
+    let first = claim(store, "status-check", "replica-2", 40_000, 100_000).await;
+    assert_eq!(
+        first,
+        vec![DueSchedule {
+            mm_user_id: "mm-1".into(),
+            due_at: at(40_000)
+        }]
+    );
+    let second = claim(store, "status-check", "replica-3", 50_000, 110_000).await;
+    assert_eq!(
+        second,
+        vec![DueSchedule {
+            mm_user_id: "mm-2".into(),
+            due_at: at(50_000)
+        }]
+    );
+    // The superseded request (20 s) is gone: the run's next time is its own.
+    assert!(
+        store
+            .finish_schedule(
+                "mm-2",
+                "status-check",
+                "replica-3",
+                Some(at(600_000)),
+                at(51_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule("mm-2", "status-check").await.unwrap(),
+        Some(at(600_000))
+    );
+}
+
+pub(crate) async fn schedules_a_request_during_a_claim_is_run_exactly_once(store: &Store) {
+    store.migrate().await.unwrap();
+    let job = "calendar.watch";
+    let day = 86_400_000;
+
+    // The holder finishes: one more run, then the ordinary schedule.
+    store
+        .set_schedule("mm-1", job, Some(at(0)), at(0))
+        .await
+        .unwrap();
+    assert_eq!(claim(store, job, "replica-1", 0, 60_000).await.len(), 1);
+    for now_ms in [1_000, 2_000, 3_000] {
+        // "Sync now", three times during the run.
+        store
+            .set_schedule("mm-1", job, Some(at(now_ms)), at(now_ms))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .finish_schedule("mm-1", job, "replica-1", Some(at(day)), at(4_000))
+            .await
+            .unwrap()
+    );
+    let rerun = claim(store, job, "replica-2", 4_000, 64_000).await;
+    assert_eq!(
+        rerun,
+        vec![DueSchedule {
+            mm_user_id: "mm-1".into(),
+            due_at: at(1_000)
+        }]
+    );
+    assert!(
+        claim(store, job, "replica-1", 4_000, 64_000)
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .finish_schedule("mm-1", job, "replica-2", Some(at(day)), at(5_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        claim(store, job, "replica-1", day - 1, day + 60_000)
+            .await
+            .is_empty()
+    );
+    assert_eq!(store.schedule("mm-1", job).await.unwrap(), Some(at(day)));
+
+    // The holder dies and its lease passes: the run that takes over starts after the request and
+    // does it; no further run is added for it.
+    store
+        .set_schedule("mm-2", job, Some(at(0)), at(0))
+        .await
+        .unwrap();
+    store
+        .set_schedule("mm-3", job, Some(at(0)), at(0))
+        .await
+        .unwrap();
+    assert_eq!(claim(store, job, "replica-1", 0, 60_000).await.len(), 2);
+    store
+        .set_schedule("mm-2", job, Some(at(1_000)), at(1_000))
+        .await
+        .unwrap();
+    // mm-3's request is for after the takeover: it stays pending for the new holder.
+    store
+        .set_schedule("mm-3", job, Some(at(100_000)), at(1_000))
+        .await
+        .unwrap();
+    let taken = claim(store, job, "replica-2", 60_000, 120_000).await;
+    assert_eq!(
+        taken,
+        vec![
+            DueSchedule {
+                mm_user_id: "mm-2".into(),
+                due_at: at(0)
+            },
+            DueSchedule {
+                mm_user_id: "mm-3".into(),
+                due_at: at(0)
+            },
+        ]
+    );
+    for user in ["mm-2", "mm-3"] {
+        assert!(
+            store
+                .finish_schedule(user, job, "replica-2", Some(at(day)), at(61_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .finish_schedule(user, job, "replica-1", Some(at(2_000)), at(61_000))
+                .await
+                .unwrap(),
+            "{user}: the dead holder lost it"
+        );
+    }
+    assert_eq!(store.schedule("mm-2", job).await.unwrap(), Some(at(day)));
+    assert_eq!(
+        store.schedule("mm-3", job).await.unwrap(),
+        Some(at(100_000))
+    );
+    assert!(
+        claim(store, job, "replica-3", 99_999, 160_000)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        due_users(&claim(store, job, "replica-3", 100_000, 160_000).await),
+        ["mm-3"]
+    );
+    assert!(
+        store
+            .finish_schedule("mm-3", job, "replica-3", None, at(101_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.schedule("mm-3", job).await.unwrap(), None);
+}
+
+pub(crate) async fn schedules_a_request_racing_the_holders_finish_is_never_lost(store: &Store) {
+    store.migrate().await.unwrap();
+    let job = "calendar.watch";
+    for round in 0..40_i64 {
+        let user = format!("mm-{round:02}");
+        let base = round * 1_000_000;
+        store
+            .set_schedule(&user, job, Some(at(base)), at(base))
+            .await
+            .unwrap();
+        assert_eq!(
+            due_users(&claim(store, job, "replica-1", base, base + 60_000).await),
+            [user.as_str()]
+        );
+        // Whichever comes first, the holder's last run (no next one) or a request for a run: the
+        // request is kept, due at its time, unclaimed.
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let mut tasks = JoinSet::new();
+        {
+            let (store, user, start) = (store.clone(), user.clone(), Arc::clone(&start));
+            tasks.spawn(async move {
+                start.wait().await;
+                store
+                    .finish_schedule(&user, job, "replica-1", None, at(base + 1_000))
+                    .await
+                    .unwrap()
+            });
+        }
+        {
+            let (store, user, start) = (store.clone(), user.clone(), Arc::clone(&start));
+            tasks.spawn(async move {
+                start.wait().await;
+                store
+                    .set_schedule(&user, job, Some(at(base + 2_000)), at(base + 1_000))
+                    .await
+                    .unwrap();
+                true
+            });
+        }
+        assert!(
+            tasks.join_all().await.into_iter().all(|ok| ok),
+            "round {round}: the holder's finish was refused"
+        );
+        assert_eq!(
+            store.schedule(&user, job).await.unwrap(),
+            Some(at(base + 2_000)),
+            "round {round}"
+        );
+        assert!(
+            claim(store, job, "replica-2", base + 1_999, base + 60_000)
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            due_users(&claim(store, job, "replica-2", base + 2_000, base + 60_000).await),
+            [user.as_str()],
+            "round {round}"
+        );
+        assert!(
+            store
+                .finish_schedule(&user, job, "replica-2", None, at(base + 3_000))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.schedule(&user, job).await.unwrap(),
+            None,
+            "round {round}"
+        );
+    }
 }
 
 pub(crate) async fn schedules_release_makes_a_run_due_again_at_retry_at(store: &Store) {
