@@ -19,6 +19,11 @@ use crate::summary::format_time;
 /// later.
 pub const START_GRACE: TimeDelta = TimeDelta::minutes(1);
 
+/// The longest reminder Outlook offers: two weeks before the start. A service that keeps a
+/// window of coming events reads this much further ahead ([`reminder_at`] before the window's
+/// end), so that a reminder falls due while its event is known.
+pub const LONGEST_REMINDER: TimeDelta = TimeDelta::weeks(2);
+
 /// When the reminder for `event` is due, seen from `tz` (which matters only for all-day events,
 /// which start at local midnight): the start less the event's reminder minutes
 /// ([`crate::event::DEFAULT_REMINDER_MINUTES`] when unset). `None` when the reminder is off or

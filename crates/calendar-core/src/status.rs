@@ -28,8 +28,11 @@
 //!   is still ours or has expired, but not over a custom status the user set meanwhile. If the
 //!   user changed their status, it is not touched, but the custom status is handled the same way.
 //!
-//! Restoring never sets a status the user did not have: the status restored is always the
-//! `previous` captured when the period started.
+//! Restoring never sets a status the user did not have: the status restored is the `previous`
+//! captured when the period started, or `online` when that was Mattermost's own (an `away` it set
+//! after a while without activity, not one chosen by hand): `online` hands the status back to
+//! Mattermost's activity tracking, where pinning `away` would keep the user away until they
+//! changed it themselves.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -84,6 +87,43 @@ impl MmStatus {
             Self::Dnd => "dnd",
             Self::Offline => "offline",
         }
+    }
+}
+
+/// A user's status as Mattermost reports it (`GET /users/{id}/status`): the status and its
+/// `manual` flag, set when it was chosen by hand (by the user, or through the API) rather than by
+/// Mattermost following the user's activity (`away` after a while idle, `online` again on the
+/// next activity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Presence {
+    /// The status shown.
+    pub status: MmStatus,
+    /// Chosen by hand; Mattermost's activity tracking leaves it alone.
+    pub manual: bool,
+}
+
+impl Presence {
+    /// A status chosen by hand.
+    pub fn manual(status: MmStatus) -> Self {
+        Self {
+            status,
+            manual: true,
+        }
+    }
+
+    /// A status Mattermost set following the user's activity.
+    pub fn automatic(status: MmStatus) -> Self {
+        Self {
+            status,
+            manual: false,
+        }
+    }
+}
+
+impl From<MmStatus> for Presence {
+    /// A status without its `manual` flag counts as chosen by hand: it is put back as it was.
+    fn from(status: MmStatus) -> Self {
+        Self::manual(status)
     }
 }
 
@@ -189,6 +229,11 @@ pub enum SyncState {
         until: DateTime<Utc>,
         /// The meeting on at the last step.
         event_id: String,
+        /// Whether `previous` was Mattermost's own rather than chosen by hand: `online` is then
+        /// put back, handing the status back to its activity tracking. Absent (false) in states
+        /// stored before it was recorded.
+        #[serde(default)]
+        previous_automatic: bool,
     },
     /// The user was asked whether to set the busy status for the period ending at `until`.
     Asked {
@@ -211,6 +256,20 @@ impl SyncState {
     pub fn asked_event(&self) -> Option<&str> {
         match self {
             Self::Asked { event_id, .. } => Some(event_id),
+            _ => None,
+        }
+    }
+
+    /// The status put back when an applied period ends (if the applied one still shows then):
+    /// the status found at the start, or `online` when Mattermost had set that one itself.
+    pub fn restored_status(&self) -> Option<MmStatus> {
+        match self {
+            Self::Applied {
+                previous,
+                previous_automatic: true,
+                ..
+            } if *previous != MmStatus::Offline => Some(MmStatus::Online),
+            Self::Applied { previous, .. } => Some(*previous),
             _ => None,
         }
     }
@@ -345,14 +404,18 @@ pub fn busy_period(events: &[Event], now: DateTime<Utc>) -> Option<BusyPeriod<'_
 }
 
 /// One evaluation of the status-sync rules (see the module docs).
+///
+/// `current` is the status Mattermost reports, with its `manual` flag ([`Presence`]); a bare
+/// [`MmStatus`] counts as chosen by hand.
 pub fn step(
     settings: &StatusSettings,
     state: &SyncState,
-    current: MmStatus,
+    current: impl Into<Presence>,
     current_custom: Option<&CustomStatus>,
     events: &[Event],
     now: DateTime<Utc>,
 ) -> Transition {
+    let current = current.into();
     if settings.mode == SyncMode::Off {
         return match state {
             SyncState::Applied { .. } => end_period(state, current, current_custom),
@@ -368,10 +431,11 @@ pub fn step(
             previous_custom,
             custom_set,
             until,
+            previous_automatic,
             ..
         } => match period {
             // Changed by hand: hands off for the rest of the period.
-            Some(p) if current != *applied => Transition::to(SyncState::Skipped {
+            Some(p) if current.status != *applied => Transition::to(SyncState::Skipped {
                 until: (*until).max(p.end),
             }),
             // Still busy (or busy again before a tick saw the gap): keep it, follow the end.
@@ -391,6 +455,7 @@ pub fn step(
                         custom_set: *custom_set,
                         until: p.end,
                         event_id: p.event.id.clone(),
+                        previous_automatic: *previous_automatic,
                     },
                     actions,
                 }
@@ -428,10 +493,11 @@ pub fn confirm(
     state: &SyncState,
     accepted: bool,
     settings: &StatusSettings,
-    current: MmStatus,
+    current: impl Into<Presence>,
     current_custom: Option<&CustomStatus>,
     now: DateTime<Utc>,
 ) -> Transition {
+    let current = current.into();
     let SyncState::Asked { event_id, until } = state else {
         return Transition::to(state.clone());
     };
@@ -446,20 +512,21 @@ pub fn confirm(
 
 /// Whether a user showing `current` is left as they are for a period: offline, already showing
 /// the busy status, or in Do Not Disturb (stronger than away).
-fn leave_alone(settings: &StatusSettings, current: MmStatus) -> bool {
-    matches!(current, MmStatus::Offline | MmStatus::Dnd) || current == settings.busy_status.status()
+fn leave_alone(settings: &StatusSettings, current: Presence) -> bool {
+    matches!(current.status, MmStatus::Offline | MmStatus::Dnd)
+        || current.status == settings.busy_status.status()
 }
 
 fn start_period(
     settings: &StatusSettings,
-    current: MmStatus,
+    current: Presence,
     current_custom: Option<&CustomStatus>,
     period: Option<BusyPeriod<'_>>,
 ) -> Transition {
     let Some(p) = period else {
         return Transition::idle();
     };
-    if current == MmStatus::Offline {
+    if current.status == MmStatus::Offline {
         // Not skipped: if they come online during the meeting, the rules apply then.
         return Transition::idle();
     }
@@ -485,7 +552,7 @@ fn start_period(
 
 fn apply(
     settings: &StatusSettings,
-    current: MmStatus,
+    current: Presence,
     current_custom: Option<&CustomStatus>,
     until: DateTime<Utc>,
     event_id: &str,
@@ -500,13 +567,14 @@ fn apply(
     }
     Transition {
         state: SyncState::Applied {
-            previous: current,
+            previous: current.status,
             applied,
             // Ours left over (a lost state) is not worth restoring.
             previous_custom: current_custom.filter(|c| !c.is_in_meeting()).cloned(),
             custom_set: settings.custom_status,
             until,
             event_id: event_id.to_owned(),
+            previous_automatic: !current.manual,
         },
         actions,
     }
@@ -516,11 +584,13 @@ fn apply(
 /// previous custom status back (or ours cleared) if ours still shows or has expired.
 fn end_period(
     state: &SyncState,
-    current: MmStatus,
+    current: Presence,
     current_custom: Option<&CustomStatus>,
 ) -> Transition {
+    let Some(restored) = state.restored_status() else {
+        return Transition::idle();
+    };
     let SyncState::Applied {
-        previous,
         applied,
         previous_custom,
         custom_set,
@@ -530,8 +600,8 @@ fn end_period(
         return Transition::idle();
     };
     let mut actions = Vec::new();
-    if current == *applied {
-        actions.push(StatusAction::SetStatus(*previous));
+    if current.status == *applied {
+        actions.push(StatusAction::SetStatus(restored));
     }
     if *custom_set {
         match (current_custom, previous_custom) {
@@ -647,6 +717,7 @@ mod tests {
             custom_set: true,
             until: at(10, 0),
             event_id: "e1".into(),
+            previous_automatic: false,
         };
         let json = serde_json::to_string(&state).unwrap();
         assert!(
@@ -766,7 +837,8 @@ mod tests {
                 previous_custom: Some(custom.clone()),
                 custom_set: true,
                 until: at(10, 0),
-                event_id: "m".into()
+                event_id: "m".into(),
+                previous_automatic: false,
             }
         );
         let ours = CustomStatus::in_meeting();
@@ -1078,6 +1150,82 @@ mod tests {
     }
 
     #[test]
+    fn an_away_mattermost_set_is_not_pinned_at_the_end() {
+        let events = vec![meeting("a", at(9, 0), at(10, 0))];
+        let s = auto();
+        let ours = CustomStatus::in_meeting();
+        // Away after a while idle (Mattermost's): online comes back, and activity takes over.
+        let t = step(
+            &s,
+            &SyncState::Idle,
+            Presence::automatic(MmStatus::Away),
+            None,
+            &events,
+            at(9, 0),
+        );
+        assert_eq!(t.actions[0], StatusAction::SetStatus(MmStatus::Dnd));
+        assert!(
+            matches!(
+                t.state,
+                SyncState::Applied {
+                    previous: MmStatus::Away,
+                    previous_automatic: true,
+                    ..
+                }
+            ),
+            "{t:?}"
+        );
+        assert_eq!(t.state.restored_status(), Some(MmStatus::Online));
+        let dnd = Presence::manual(MmStatus::Dnd);
+        let kept = step(&s, &t.state, dnd, Some(&ours), &events, at(9, 30));
+        assert_eq!(kept.state.restored_status(), Some(MmStatus::Online));
+        let end = step(&s, &kept.state, dnd, Some(&ours), &events, at(10, 0));
+        assert_eq!(
+            end.actions,
+            [
+                StatusAction::SetStatus(MmStatus::Online),
+                StatusAction::ClearCustomStatus
+            ]
+        );
+        // Away chosen by hand stays the user's choice.
+        let t = step(
+            &s,
+            &SyncState::Idle,
+            Presence::manual(MmStatus::Away),
+            None,
+            &events,
+            at(9, 0),
+        );
+        let end = step(&s, &t.state, dnd, Some(&ours), &events, at(10, 0));
+        assert_eq!(end.actions[0], StatusAction::SetStatus(MmStatus::Away));
+        // Turning sync off mid-way restores the same way.
+        let t = step(
+            &s,
+            &SyncState::Idle,
+            Presence::automatic(MmStatus::Away),
+            None,
+            &events,
+            at(9, 0),
+        );
+        let off = step(
+            &StatusSettings::default(),
+            &t.state,
+            dnd,
+            Some(&ours),
+            &events,
+            at(9, 5),
+        );
+        assert_eq!(off.actions[0], StatusAction::SetStatus(MmStatus::Online));
+        // A state stored before the flag existed restores what it captured.
+        let old = r#"{"state":"applied","previous":"away","applied":"dnd","previous_custom":null,"custom_set":true,"until":"2026-11-23T10:00:00Z","event_id":"a"}"#;
+        let state: SyncState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.restored_status(), Some(MmStatus::Away));
+        let json = serde_json::to_string(&t.state).unwrap();
+        assert!(json.contains(r#""previous_automatic":true"#), "{json}");
+        assert_eq!(serde_json::from_str::<SyncState>(&json).unwrap(), t.state);
+    }
+
+    #[test]
     fn confirm_mode_asks_and_follows_the_answer() {
         let events = vec![
             meeting("a", at(9, 0), at(10, 0)),
@@ -1248,22 +1396,24 @@ mod tests {
             busy in prop::sample::select(vec![BusyStatus::Dnd, BusyStatus::Away]),
             custom_status in any::<bool>(),
             initial in any_status(),
-            changes in prop::collection::vec((0i64..420, any_status()), 0..6),
+            initial_manual in any::<bool>(),
+            changes in prop::collection::vec((0i64..420, any_status(), any::<bool>()), 0..6),
             answers in prop::collection::vec(any::<bool>(), 8),
             tick_seconds in 20i64..120,
         ) {
             let settings = StatusSettings { mode, busy_status: busy, custom_status };
             let mut state = SyncState::Idle;
-            let mut status = initial;
+            // Dnd is always chosen by hand; the others may be Mattermost's (activity).
+            let mut status = Presence { status: initial, manual: initial_manual || initial == MmStatus::Dnd };
             let mut custom: Option<CustomStatus> = Some(vacation());
             let mut answer = answers.iter().cycle();
             let mut now = at(7, 30);
             let end = after_all(&events);
             while now < end {
-                for (minute, new) in &changes {
+                for (minute, new, manual) in &changes {
                     let change_at = at(7, 30) + TimeDelta::minutes(*minute);
                     if change_at <= now && change_at > now - TimeDelta::seconds(tick_seconds) {
-                        status = *new;
+                        status = Presence { status: *new, manual: *manual || *new == MmStatus::Dnd };
                     }
                 }
                 let before = state.clone();
@@ -1280,19 +1430,25 @@ mod tests {
                 for action in &t.actions {
                     match action {
                         StatusAction::SetStatus(new) => {
-                            prop_assert_ne!(status, MmStatus::Offline, "set {:?} at {} while offline", new, now);
-                            if let SyncState::Applied { previous, applied, .. } = &before
+                            prop_assert_ne!(status.status, MmStatus::Offline, "set {:?} at {} while offline", new, now);
+                            if let SyncState::Applied { applied, .. } = &before
                                 && *new != *applied
                                 && matches!(t.state, SyncState::Idle)
                             {
-                                prop_assert_eq!(new, previous);
+                                prop_assert_eq!(Some(*new), before.restored_status());
                             }
                             if *new != busy.status() {
                                 // Only a restore sets anything but the busy status.
-                                prop_assert!(matches!(&before, SyncState::Applied { previous, .. } if previous == new),
+                                prop_assert!(before.restored_status() == Some(*new),
                                     "set {:?} from {:?}", new, before);
                             }
-                            status = *new;
+                            if *new != MmStatus::Online && *new != busy.status() {
+                                // Never pins a status the user did not choose by hand.
+                                prop_assert!(matches!(&before, SyncState::Applied { previous_automatic: false, .. }),
+                                    "pinned {:?} from {:?}", new, before);
+                            }
+                            // Mattermost: anything set through the API but online is manual.
+                            status = Presence { status: *new, manual: *new != MmStatus::Online };
                         }
                         StatusAction::SetCustomStatus { custom: c, expires } => {
                             prop_assert!(custom_status && *expires > now);

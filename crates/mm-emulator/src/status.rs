@@ -98,6 +98,25 @@ impl Server {
         Ok(next)
     }
 
+    /// A status as Mattermost's activity tracking sets it, not by hand (`manual` false): `away`
+    /// after a while without activity, `online` on activity, `offline` once disconnected. A
+    /// later activity makes the user online again. `dnd` is only ever chosen by hand.
+    pub(crate) fn set_status_by_activity(
+        &mut self,
+        user_id: &str,
+        status: &str,
+    ) -> Result<Status, AppError> {
+        if status == "dnd" {
+            return Err(AppError::invalid_body("status"));
+        }
+        let mut next = self.set_status(user_id, status, 0)?;
+        next.manual = false;
+        if let Some(stored) = self.statuses.get_mut(user_id) {
+            stored.manual = false;
+        }
+        Ok(next)
+    }
+
     /// A post or other activity makes a user online unless they chose a status by hand.
     pub(crate) fn record_activity(&mut self, user_id: &str) {
         let current = self.status(user_id);
@@ -449,4 +468,48 @@ async fn clear_custom(
     caller.require_self_or_admin(&user_id)?;
     shared.lock().clear_custom_status(&user_id)?;
     Ok(Json(json!({"status": "OK"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::MattermostEmulator;
+    use crate::users::NewUser;
+
+    #[tokio::test]
+    async fn statuses_set_by_activity_are_not_manual() {
+        let mm = MattermostEmulator::start().await.expect("start");
+        let alice = mm
+            .create_user(NewUser::new("alice", "alice@example.com"))
+            .expect("user");
+        let http = reqwest::Client::new();
+        let url = format!("{}users/{}/status", mm.control_url(), alice.id);
+        let put = |body: serde_json::Value| http.put(&url).json(&body).send();
+        let idle: serde_json::Value = put(serde_json::json!({"status": "away", "manual": false}))
+            .await
+            .expect("put")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            (idle["status"].as_str(), idle["manual"].as_bool()),
+            (Some("away"), Some(false))
+        );
+        let read = mm.status(&alice.id);
+        assert_eq!((read.status.as_str(), read.manual), ("away", false));
+        let by_hand: serde_json::Value = put(serde_json::json!({"status": "away"}))
+            .await
+            .expect("put")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(by_hand["manual"], true);
+        let dnd = put(serde_json::json!({"status": "dnd", "manual": false}))
+            .await
+            .expect("put");
+        assert_eq!(
+            dnd.status().as_u16(),
+            400,
+            "dnd is only ever chosen by hand"
+        );
+    }
 }

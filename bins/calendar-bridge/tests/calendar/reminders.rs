@@ -94,3 +94,45 @@ async fn a_reminder_comes_once_at_the_events_reminder_time() {
     );
     assert!(Utc::now() < moved, "the test ran past the event's start");
 }
+
+/// A reminder days ahead (Outlook offers up to two weeks) comes at its time, though the event is
+/// further off than the day and a half of coming events the bridge keeps; and only once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminder_two_days_ahead_comes_on_time() {
+    let b = Bridge::start(Options::people(&["alice"])).await;
+    b.connect_ready("alice").await;
+    let alice = b.ms("alice").to_owned();
+
+    let due = now_s() + TimeDelta::seconds(8);
+    let start = due + TimeDelta::days(2);
+    let mut event = NewEvent::meeting(&alice, "Offsite planning", start);
+    event.end = start + TimeDelta::hours(2);
+    event.reminder_minutes = Some(2880);
+    b.graph.add_event(event);
+
+    let reminder = b
+        .wait_dm("alice", 20, |p| p.message.contains("Offsite planning"))
+        .await;
+    let posted = chrono::DateTime::from_timestamp_millis(reminder.create_at).expect("time");
+    assert!(
+        posted >= due - TimeDelta::milliseconds(1500),
+        "the reminder came early: at {posted}, due at {due}"
+    );
+    assert!(
+        posted <= due + TimeDelta::seconds(5),
+        "the reminder came late: at {posted}, due at {due}"
+    );
+    assert!(
+        reminder
+            .message
+            .starts_with("Starting in 2 days: **[Offsite planning]("),
+        "{}",
+        reminder.message
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        b.dms_matching("alice", |p| p.message.starts_with("Starting"))
+            .len(),
+        1
+    );
+}

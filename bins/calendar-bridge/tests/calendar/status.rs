@@ -285,3 +285,104 @@ async fn the_status_follows_meetings() {
         );
     }
 }
+
+/// The status comes back as Mattermost had it: an `away` Mattermost set itself (idle, not chosen
+/// by hand) is handed back to it as `online` rather than pinned; an `away` chosen by hand comes
+/// back as it was; and where custom statuses are refused (turned off on the server), the status
+/// is still set and put back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_comes_back_as_mattermost_had_it() {
+    let people = ["alice", "bob", "carol"];
+    let b = Bridge::start(Options::people(&people)).await;
+    for name in people {
+        b.connect_ready(name).await;
+        b.slash(name, "settings reminders off").await;
+        let (reply, _) = b.slash(name, "settings status auto").await;
+        assert!(reply.contains("changed automatically"), "{reply}");
+    }
+    // Alice went idle: Mattermost made her away (not manual).
+    let control = format!(
+        "{}users/{}/status",
+        b.mattermost.control_url(),
+        b.mm("alice")
+    );
+    let idle: serde_json::Value = b
+        .http
+        .put(&control)
+        .json(&serde_json::json!({"status": "away", "manual": false}))
+        .send()
+        .await
+        .expect("idle")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(idle["manual"], false, "{idle}");
+    // Bob is online on a server that refuses custom statuses (501, as when they are off).
+    b.mattermost
+        .set_status(b.mm("bob"), "online", 0)
+        .expect("online");
+    b.mattermost
+        .inject_fault(mm_emulator::FaultRule::on_path_prefix(
+            &format!("/api/v4/users/{}/status/custom", b.mm("bob")),
+            mm_emulator::Fault::Status(501),
+        ));
+    // Carol chose away by hand.
+    b.mattermost
+        .set_status(b.mm("carol"), "away", 0)
+        .expect("away");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let start = now_s() + TimeDelta::seconds(5);
+    let end = start + TimeDelta::seconds(10);
+    let meeting = b.invite(&people, "Budget review", start, end);
+    for name in people {
+        b.answer_in_outlook(name, &meeting.ical_uid, "accept").await;
+    }
+    sleep_until(start).await;
+    for name in people {
+        assert!(
+            status_becomes(&b, name, "dnd", 5).await,
+            "{name}: {}; {}\nlog:\n{}",
+            b.status(name),
+            b.state_of(name).await,
+            b.log()
+        );
+    }
+    assert!(
+        custom_becomes(&b, "alice", Some("In a meeting"), 2).await,
+        "alice: {:?}",
+        b.custom_status("alice")
+    );
+    assert_eq!(b.custom_status("bob"), None, "refused");
+
+    sleep_until(end).await;
+    assert!(
+        status_becomes(&b, "alice", "online", 6).await,
+        "alice after: {}; {}",
+        b.status("alice"),
+        b.state_of("alice").await
+    );
+    assert!(
+        !b.mattermost.status(b.mm("alice")).manual,
+        "handed back to Mattermost"
+    );
+    assert!(
+        status_becomes(&b, "bob", "online", 6).await,
+        "bob after: {}; {}\nlog:\n{}",
+        b.status("bob"),
+        b.state_of("bob").await,
+        b.log()
+    );
+    assert!(
+        status_becomes(&b, "carol", "away", 6).await,
+        "carol after: {}",
+        b.status("carol")
+    );
+    assert!(b.log().contains("could not change a custom status"));
+    // And they stay so.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        [b.status("alice"), b.status("bob"), b.status("carol")],
+        ["online", "online", "away"]
+    );
+}

@@ -21,6 +21,11 @@ const TIME_ZONE_CHECKED: &str = "calendar.time_zone_checked_at";
 const LAST_SUMMARY: &str = "calendar.summary_last_sent";
 const STATUS_STATE: &str = "calendar.status_state";
 const UPCOMING: &str = "calendar.upcoming";
+/// When the last change notification for the user's calendar came (RFC 3339): events read
+/// before then are out of date, even if the read ended (and was stored) after it.
+const CHANGED_AT: &str = "calendar.changed_at";
+/// The failed reads of the user's events in a row, and when to try again ([`ReadBackoff`]).
+const READ_BACKOFF: &str = "calendar.read_backoff";
 
 /// A user's coming events, as last read from Graph.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +35,13 @@ pub(crate) struct Upcoming {
     pub(crate) from: DateTime<Utc>,
     pub(crate) to: DateTime<Utc>,
     pub(crate) events: Vec<Event>,
+}
+
+/// Reads of a user's events that failed in a row: the next is not tried before `retry_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadBackoff {
+    pub(crate) failures: u32,
+    pub(crate) retry_at: DateTime<Utc>,
 }
 
 /// Everything the jobs need about one user.
@@ -43,6 +55,10 @@ pub(crate) struct CalendarUser {
     pub(crate) last_summary: Option<NaiveDate>,
     pub(crate) status: SyncState,
     pub(crate) upcoming: Option<Upcoming>,
+    /// When the last change notification came (see [`CalendarApp::calendar_changed`]).
+    pub(crate) changed_at: Option<DateTime<Utc>>,
+    /// Set while reads of the user's events are failing.
+    pub(crate) read_backoff: Option<ReadBackoff>,
 }
 
 impl CalendarUser {
@@ -109,6 +125,13 @@ impl CalendarApp {
         let upcoming = prefs
             .get(UPCOMING)
             .and_then(|text| serde_json::from_str::<Upcoming>(text).ok());
+        let changed_at = prefs
+            .get(CHANGED_AT)
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc));
+        let read_backoff = prefs
+            .get(READ_BACKOFF)
+            .and_then(|text| serde_json::from_str::<ReadBackoff>(text).ok());
         let id = link.mm_user_id.as_str();
         Ok(CalendarUser {
             settings: parse_or_default(id, SETTINGS, prefs.get(SETTINGS)),
@@ -118,6 +141,8 @@ impl CalendarApp {
             tz_checked_at,
             last_summary,
             upcoming,
+            changed_at,
+            read_backoff,
         })
     }
 
@@ -210,11 +235,36 @@ impl CalendarApp {
             .await
     }
 
+    /// A read of the user's events failed (again): the next waits until `backoff.retry_at`.
+    pub(crate) async fn save_read_backoff(
+        &self,
+        mm_user_id: &str,
+        backoff: &ReadBackoff,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(backoff).unwrap_or_default();
+        self.store()
+            .set_preference(mm_user_id, READ_BACKOFF, &json, self.now())
+            .await
+    }
+
+    /// A read of the user's events worked after failing.
+    pub(crate) async fn clear_read_backoff(&self, mm_user_id: &str) -> Result<(), StoreError> {
+        self.store()
+            .delete_preference(mm_user_id, READ_BACKOFF)
+            .await
+            .map(|_| ())
+    }
+
     /// Something changed in the user's calendar: the cached events are dropped and the watch
-    /// job looks at the user at once (re-reading them).
+    /// job looks at the user at once (re-reading them). The time of the change is kept too: a
+    /// read that was under way when it came (it started before) may store events without the
+    /// change after this, and the watch job reads again over it (`watch::stale`).
     pub(crate) async fn calendar_changed(&self, mm_user_id: &str) -> Result<(), StoreError> {
-        self.store().delete_preference(mm_user_id, UPCOMING).await?;
         let now = self.now();
+        self.store()
+            .set_preference(mm_user_id, CHANGED_AT, &now.to_rfc3339(), now)
+            .await?;
+        self.store().delete_preference(mm_user_id, UPCOMING).await?;
         self.store()
             .set_schedule(mm_user_id, JOB_WATCH, Some(now), now)
             .await
@@ -229,6 +279,12 @@ impl CalendarApp {
         }
         self.store().delete_schedules(mm_user_id).await?;
         self.store().delete_preference(mm_user_id, UPCOMING).await?;
+        self.store()
+            .delete_preference(mm_user_id, CHANGED_AT)
+            .await?;
+        self.store()
+            .delete_preference(mm_user_id, READ_BACKOFF)
+            .await?;
         self.store()
             .delete_preference(mm_user_id, STATUS_STATE)
             .await

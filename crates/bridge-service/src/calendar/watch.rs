@@ -1,18 +1,24 @@
 //! The watch job: reminders (C5) and status sync (C3). Each user's coming events (a day and a
-//! half) are cached in the store and re-read in `$batch`es of 20 users when a change notification
-//! arrives, when the cache gets older than `calendar.reconcile_interval`, or when its window runs
-//! out. A user's `watch` schedule is due at the next thing that matters for them (a reminder, a
-//! meeting starting or ending, the next re-read), so each tick touches only the users due, and
-//! most ticks read nothing from Graph at all.
+//! half, plus the later events whose reminder falls in that time: Outlook's reminders go up to two
+//! weeks ahead) are cached in the store and re-read in `$batch`es of 20 users when a change
+//! notification arrives, when the cache gets older than `calendar.reconcile_interval`, or when its
+//! window runs out. A user's `watch` schedule is due at the next thing that matters for them (a
+//! reminder, a meeting starting or ending, the next re-read), so each tick touches only the users
+//! due, and most ticks read nothing from Graph at all. A read that fails is tried again after a
+//! growing pause ([`read_backoff`]); meanwhile the cache goes on being used up to its window's end.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use calendar_core::reminders::{due_reminders, reminder_at, reminder_key, render_reminder};
+use calendar_core::reminders::{
+    LONGEST_REMINDER, due_reminders, reminder_at, reminder_key, render_reminder,
+};
 use calendar_core::status::{
-    self, CustomStatus, MmStatus, StatusAction, SyncMode, SyncState, Transition, render_prompt,
+    self, CustomStatus, MmStatus, Presence, StatusAction, SyncMode, SyncState, Transition,
+    render_prompt,
 };
 use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use futures_util::StreamExt as _;
 use mm_client::ActionStyle;
 
@@ -20,7 +26,7 @@ use super::buttons::{Button, CalendarAction};
 use super::commands::WINDOW;
 use super::messages::Sent;
 use super::metrics::{DmKind, StatusChange};
-use super::users::{CalendarUser, Upcoming};
+use super::users::{CalendarUser, ReadBackoff, Upcoming};
 use super::{CalendarApp, JOB_WATCH};
 
 /// Users claimed per round.
@@ -31,6 +37,10 @@ const REMINDER_LOOKBACK: TimeDelta = TimeDelta::minutes(15);
 const LOOK_BEHIND: TimeDelta = TimeDelta::hours(1);
 /// The window is read again when less than this is left of it.
 const WINDOW_MARGIN: TimeDelta = TimeDelta::hours(12);
+/// The pause after a first failed read of a user's events; it doubles with each failure in a
+/// row, up to [`MAX_READ_BACKOFF`].
+const MIN_READ_BACKOFF: TimeDelta = TimeDelta::minutes(1);
+const MAX_READ_BACKOFF: TimeDelta = TimeDelta::minutes(15);
 
 /// What one round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -49,24 +59,79 @@ fn needs_watch(user: &CalendarUser) -> bool {
         || user.status != SyncState::Idle
 }
 
-fn stale(user: &CalendarUser, now: DateTime<Utc>, reconcile: TimeDelta) -> bool {
+/// When the cached events are due to be read again: after `reconcile`, when the window runs
+/// low, or at once when a change notification came after the read started (the read may have
+/// missed the change, and stored its events after the notification dropped the cache).
+fn reread_at(
+    upcoming: &Upcoming,
+    changed_at: Option<DateTime<Utc>>,
+    reconcile: TimeDelta,
+) -> DateTime<Utc> {
+    if changed_at.is_some_and(|changed| upcoming.fetched_at <= changed) {
+        return upcoming.fetched_at;
+    }
+    (upcoming.fetched_at + reconcile).min(upcoming.to - WINDOW_MARGIN)
+}
+
+/// Whether the user's events are read in this round: the cache is missing or due for a re-read
+/// ([`reread_at`]), and no failed read asks to wait.
+fn needs_read(user: &CalendarUser, now: DateTime<Utc>, reconcile: TimeDelta) -> bool {
+    if user.read_backoff.is_some_and(|b| now < b.retry_at) {
+        return false;
+    }
     match &user.upcoming {
         None => true,
-        Some(u) => u.fetched_at + reconcile <= now || u.to - WINDOW_MARGIN <= now,
+        Some(u) => reread_at(u, user.changed_at, reconcile) <= now,
     }
 }
 
+/// The pause before reading again after `failures` failed reads in a row: a minute, doubling,
+/// at most [`MAX_READ_BACKOFF`].
+fn read_backoff(failures: u32) -> TimeDelta {
+    let doublings = failures.saturating_sub(1).min(10);
+    (MIN_READ_BACKOFF * (1 << doublings)).min(MAX_READ_BACKOFF)
+}
+
+/// The cache of a read at `now` of the events overlapping `[from, read_to)`: those overlapping
+/// the window `[from, to)`, and the later ones whose reminder falls before `to` (a reminder up to
+/// [`LONGEST_REMINDER`] ahead falls due while its event is cached, without keeping two weeks of
+/// events).
+fn cache_of(
+    events: Vec<calendar_core::Event>,
+    tz: Tz,
+    now: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Upcoming {
+    let events = events
+        .into_iter()
+        .filter(|e| e.start_in(tz) < to || reminder_at(e, tz).is_some_and(|at| at < to))
+        .collect();
+    Upcoming {
+        fetched_at: now,
+        from,
+        to,
+        events,
+    }
+}
+
+/// The cached events, when they can still be acted on: not past the end of their window (after
+/// failed reads, a cache past it knows nothing of what is on now).
+fn usable(upcoming: Option<&Upcoming>, now: DateTime<Utc>) -> Option<&Upcoming> {
+    upcoming.filter(|u| now < u.to)
+}
+
 /// When the user next needs looking at: the next reminder, meeting start or end, the end of a
-/// hands-off or asked period, or the next re-read of their events.
+/// hands-off or asked period, or `reread` (the next read of their events).
 pub(crate) fn next_wake(
     user: &CalendarUser,
     upcoming: &Upcoming,
     state: &SyncState,
     now: DateTime<Utc>,
-    reconcile: TimeDelta,
+    reread: DateTime<Utc>,
 ) -> DateTime<Utc> {
     let tz = user.tz_or_utc();
-    let mut next = (upcoming.fetched_at + reconcile).min(upcoming.to - WINDOW_MARGIN);
+    let mut next = reread;
     let mut consider = |at: DateTime<Utc>| {
         if at > now && at < next {
             next = at;
@@ -228,32 +293,40 @@ impl CalendarApp {
                 }
             }
         }
-        // Re-read the events of those whose cache is stale, twenty users a request.
+        // Re-read the events of those whose cache is stale, twenty users a request. The read
+        // goes as far beyond the window as the longest reminder (`cache_of` keeps what matters).
         let reconcile = self.timing.reconcile;
         let stale_users: Vec<usize> = (0..users.len())
-            .filter(|&i| stale(&users[i], now, reconcile))
+            .filter(|&i| needs_read(&users[i], now, reconcile))
             .collect();
+        let (from, to) = (now - LOOK_BEHIND, now + WINDOW);
         for chunk in stale_users.chunks(20) {
             let windows: Vec<_> = chunk
                 .iter()
-                .map(|&i| (&users[i], now - LOOK_BEHIND, now + WINDOW))
+                .map(|&i| (&users[i], from, to + LONGEST_REMINDER))
                 .collect();
             let results = self.read_events_batch(&windows).await;
             for (&i, result) in chunk.iter().zip(results) {
+                let user = &mut users[i];
                 match result {
                     Ok(events) => {
-                        let upcoming = Upcoming {
-                            fetched_at: now,
-                            from: now - LOOK_BEHIND,
-                            to: now + WINDOW,
-                            events,
-                        };
-                        self.save_upcoming(users[i].mm_user_id(), &upcoming).await?;
-                        users[i].upcoming = Some(upcoming);
+                        let upcoming = cache_of(events, user.tz_or_utc(), now, from, to);
+                        self.save_upcoming(user.mm_user_id(), &upcoming).await?;
+                        user.upcoming = Some(upcoming);
+                        if user.read_backoff.take().is_some() {
+                            self.clear_read_backoff(user.mm_user_id()).await?;
+                        }
                         report.read += 1;
                     }
                     Err(err) => {
-                        tracing::warn!(mm_user_id = users[i].mm_user_id(), error = %err, "could not read a calendar; retrying in a minute");
+                        let failures = user.read_backoff.map_or(0, |b| b.failures) + 1;
+                        let backoff = ReadBackoff {
+                            failures,
+                            retry_at: now + read_backoff(failures),
+                        };
+                        tracing::warn!(mm_user_id = user.mm_user_id(), error = %err, failures, retry_at = %backoff.retry_at, "could not read a calendar; trying again later");
+                        self.save_read_backoff(user.mm_user_id(), &backoff).await?;
+                        user.read_backoff = Some(backoff);
                     }
                 }
             }
@@ -264,13 +337,22 @@ impl CalendarApp {
             .filter(|u| u.settings.status.mode != SyncMode::Off || u.status != SyncState::Idle)
             .map(|u| u.mm_user_id().to_owned())
             .collect();
-        let statuses: HashMap<String, MmStatus> = if status_ids.is_empty() {
+        let statuses: HashMap<String, Presence> = if status_ids.is_empty() {
             HashMap::new()
         } else {
             match self.status_client.statuses(&status_ids).await {
                 Ok(list) => list
                     .into_iter()
-                    .filter_map(|s| Some((s.user_id, MmStatus::parse(&s.status)?)))
+                    .filter_map(|s| {
+                        let status = MmStatus::parse(&s.status)?;
+                        Some((
+                            s.user_id,
+                            Presence {
+                                status,
+                                manual: s.manual,
+                            },
+                        ))
+                    })
                     .collect(),
                 Err(err) => {
                     tracing::warn!(error = %err, "could not read Mattermost statuses; status sync waits a round");
@@ -300,17 +382,27 @@ impl CalendarApp {
     async fn watch_user(
         &self,
         user: &CalendarUser,
-        current: Option<MmStatus>,
+        current: Option<Presence>,
         holder: &str,
     ) -> Result<UserOutcome, store::StoreError> {
         let mm_user_id = user.mm_user_id();
         let now = self.now();
         let mut outcome = UserOutcome::default();
-        let Some(upcoming) = &user.upcoming else {
-            // The read failed: again in a minute.
+        // A read waiting after failures: the next try, when it is later than the usual re-read.
+        let retry_read = user.read_backoff.map(|b| b.retry_at).filter(|at| *at > now);
+        let Some(upcoming) = usable(user.upcoming.as_ref(), now) else {
+            // Nothing known of now: the read failed. A period we applied that has ended by what
+            // was last known is ended all the same; the rest waits for the next read.
             outcome.failed = true;
+            if let (Some(current), SyncState::Applied { until, .. }) = (current, &user.status)
+                && *until <= now
+                && let Err(err) = self.sync_status(user, &[], current, now).await
+            {
+                tracing::warn!(mm_user_id, error = %err, "could not put back a status after a meeting");
+            }
+            let retry = retry_read.unwrap_or(now + MIN_READ_BACKOFF);
             self.store()
-                .release_schedule(mm_user_id, JOB_WATCH, holder, now + TimeDelta::minutes(1))
+                .release_schedule(mm_user_id, JOB_WATCH, holder, retry)
                 .await?;
             return Ok(outcome);
         };
@@ -349,7 +441,9 @@ impl CalendarApp {
         } else if user.settings.status.mode != SyncMode::Off || user.status != SyncState::Idle {
             retry_soon = true;
         }
-        let mut next = next_wake(user, upcoming, &state, now, self.timing.reconcile);
+        let reread = retry_read
+            .unwrap_or_else(|| reread_at(upcoming, user.changed_at, self.timing.reconcile));
+        let mut next = next_wake(user, upcoming, &state, now, reread);
         if retry_soon {
             next = next.min(now + TimeDelta::minutes(1));
         }
@@ -366,7 +460,7 @@ impl CalendarApp {
         &self,
         user: &CalendarUser,
         events: &[calendar_core::Event],
-        current: MmStatus,
+        current: Presence,
         now: DateTime<Utc>,
     ) -> Result<(SyncState, usize), super::commands::Failure> {
         let mm_user_id = user.mm_user_id();
@@ -386,13 +480,16 @@ impl CalendarApp {
             events,
             now,
         );
+        // The state is stored once the status is changed: only a failure to change the status
+        // itself stops here (custom status failures are logged and passed over), so the status
+        // we set is always known and put back later.
         let changes = self.apply_status_actions(user, &transition.actions).await?;
         if transition.state != user.status {
             self.save_status_state(mm_user_id, &transition.state)
                 .await?;
         }
         let meeting_on = busy && settings.mode != SyncMode::Off;
-        self.count_status_change(&user.status, &transition, current, meeting_on, None);
+        self.count_status_change(&user.status, &transition, current.status, meeting_on, None);
         Ok((transition.state, changes))
     }
 
@@ -415,7 +512,12 @@ impl CalendarApp {
             .status_client
             .statuses(&[mm_user_id.to_owned()])
             .await?;
-        let Some(current) = statuses.first().and_then(|s| MmStatus::parse(&s.status)) else {
+        let Some(current) = statuses.first().and_then(|s| {
+            Some(Presence {
+                status: MmStatus::parse(&s.status)?,
+                manual: s.manual,
+            })
+        }) else {
             return Ok(());
         };
         let custom = self.current_custom_status(mm_user_id).await?;
@@ -436,7 +538,7 @@ impl CalendarApp {
             .await?;
         self.save_status_state(mm_user_id, &transition.state)
             .await?;
-        self.count_status_change(&user.status, &transition, current, false, None);
+        self.count_status_change(&user.status, &transition, current.status, false, None);
         Ok(())
     }
 
@@ -454,7 +556,11 @@ impl CalendarApp {
             }))
     }
 
-    /// Carries out the state machine's actions in Mattermost; how many there were.
+    /// Carries out the state machine's actions in Mattermost; how many there were. A status or a
+    /// question that cannot be sent is an error (nothing changed: the caller keeps the state and
+    /// tries again). A custom status that cannot be set, put back or cleared (custom statuses
+    /// turned off on the server, say) is logged and passed over: the status change it goes
+    /// with has been made, and its state must be stored, or the status would never be put back.
     pub(crate) async fn apply_status_actions(
         &self,
         user: &CalendarUser,
@@ -463,9 +569,10 @@ impl CalendarApp {
         let mm_user_id = user.mm_user_id();
         let client = &self.status_client;
         for action in actions {
-            match action {
+            let custom = match action {
                 StatusAction::SetStatus(status) => {
                     client.set_status(mm_user_id, status.as_str(), None).await?;
+                    continue;
                 }
                 StatusAction::SetCustomStatus { custom, expires } => {
                     client
@@ -478,7 +585,7 @@ impl CalendarApp {
                                 expires_at: Some(*expires),
                             },
                         )
-                        .await?;
+                        .await
                 }
                 StatusAction::RestoreCustomStatus(custom) => {
                     client
@@ -491,9 +598,9 @@ impl CalendarApp {
                                 expires_at: None,
                             },
                         )
-                        .await?;
+                        .await
                 }
-                StatusAction::ClearCustomStatus => client.clear_custom_status(mm_user_id).await?,
+                StatusAction::ClearCustomStatus => client.clear_custom_status(mm_user_id).await,
                 StatusAction::AskConfirm {
                     event_id,
                     subject,
@@ -522,7 +629,11 @@ impl CalendarApp {
                     let key = format!("status-prompt:{event_id}:{}", until.timestamp());
                     self.dm_once(DmKind::StatusQuestion, mm_user_id, &key, &text, &buttons)
                         .await?;
+                    continue;
                 }
+            };
+            if let Err(err) = custom {
+                tracing::warn!(mm_user_id, error = %err, "could not change a custom status for a meeting; the status itself is handled");
             }
         }
         Ok(actions.len())
@@ -579,6 +690,144 @@ mod tests {
         let meeting_on = status::busy_period(events, now).is_some();
         let change = status_change(before, &transition, current, meeting_on, None);
         (change, transition.state)
+    }
+
+    fn user(upcoming: Option<Upcoming>) -> CalendarUser {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        CalendarUser {
+            link: store::AccountLink {
+                mm_user_id: "u1".into(),
+                teams_user_id: "m1".into(),
+                teams_login: "u1@contoso.com".into(),
+                token: None,
+                token_expires_at: None,
+                connected_at: at,
+                disconnected_at: None,
+            },
+            settings: calendar_core::UserSettings::default(),
+            tz: Some(Tz::UTC),
+            tz_checked_at: Some(at),
+            last_summary: None,
+            status: SyncState::Idle,
+            upcoming,
+            changed_at: None,
+            read_backoff: None,
+        }
+    }
+
+    fn read_at(at: DateTime<Utc>, events: Vec<Event>) -> Upcoming {
+        cache_of(events, Tz::UTC, at, at - LOOK_BEHIND, at + WINDOW)
+    }
+
+    #[test]
+    fn a_read_under_way_when_the_calendar_changed_is_read_again() {
+        let reconcile = TimeDelta::minutes(30);
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        // A round starts reading at t0; a change notification comes at t0 + 2 s (and drops the
+        // cache); the round then stores what it read, stamped t0.
+        let mut u = user(Some(read_at(t0, Vec::new())));
+        u.changed_at = Some(t0 + TimeDelta::seconds(2));
+        let next_round = t0 + TimeDelta::seconds(3);
+        assert!(needs_read(&u, next_round, reconcile), "read again at once");
+        let upcoming = u.upcoming.as_ref().expect("cache");
+        let reread = reread_at(upcoming, u.changed_at, reconcile);
+        assert!(next_wake(&u, upcoming, &SyncState::Idle, t0, reread) <= next_round);
+        // A read that started after the change is good for the reconcile interval.
+        u.upcoming = Some(read_at(t0 + TimeDelta::seconds(3), Vec::new()));
+        assert!(!needs_read(&u, t0 + TimeDelta::minutes(29), reconcile));
+        assert!(needs_read(&u, t0 + TimeDelta::minutes(31), reconcile));
+        // No change known: as before.
+        u.changed_at = None;
+        assert!(!needs_read(&u, t0 + TimeDelta::minutes(29), reconcile));
+    }
+
+    #[test]
+    fn failed_reads_back_off_and_an_outdated_cache_is_not_acted_on() {
+        let minutes = |n| TimeDelta::minutes(n);
+        let pauses: Vec<_> = (1..=7).map(read_backoff).collect();
+        assert_eq!(
+            pauses,
+            [
+                minutes(1),
+                minutes(2),
+                minutes(4),
+                minutes(8),
+                minutes(15),
+                minutes(15),
+                minutes(15)
+            ]
+        );
+        assert_eq!(read_backoff(u32::MAX), minutes(15));
+        let reconcile = minutes(30);
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        // A stale cache whose re-read failed: not read again before the pause is over, and the
+        // user's next wake is then, not the next tick.
+        let mut u = user(Some(read_at(t0, Vec::new())));
+        let now = t0 + minutes(40);
+        assert!(needs_read(&u, now, reconcile));
+        u.read_backoff = Some(ReadBackoff {
+            failures: 3,
+            retry_at: now + read_backoff(3),
+        });
+        assert!(!needs_read(&u, now + minutes(1), reconcile));
+        assert!(needs_read(&u, now + minutes(4), reconcile));
+        let upcoming = u.upcoming.as_ref().expect("cache");
+        assert_eq!(
+            next_wake(&u, upcoming, &SyncState::Idle, now, now + minutes(4)),
+            now + minutes(4)
+        );
+        // With no cache either, reads wait.
+        u.upcoming = None;
+        assert!(!needs_read(&u, now + minutes(1), reconcile));
+        // A cache is used up to the end of its window, not after.
+        let cache = read_at(t0, Vec::new());
+        assert!(usable(Some(&cache), t0 + TimeDelta::hours(35)).is_some());
+        assert!(usable(Some(&cache), t0 + WINDOW).is_none());
+        assert!(usable(None, t0).is_none());
+    }
+
+    #[test]
+    fn reminders_days_ahead_are_cached_in_time() {
+        use calendar_core::ReminderSetting;
+        let now = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let event = |id: &str, starts_in: TimeDelta, minutes: Option<u32>| {
+            let start = now + starts_in;
+            let mut e = Event::new(id, id, EventTime::timed(start, start + TimeDelta::hours(1)));
+            e.reminder = minutes.map_or(ReminderSetting::Unset, ReminderSetting::Minutes);
+            e
+        };
+        let read = vec![
+            event("soon", TimeDelta::hours(2), None),
+            // Two days ahead with a two-day reminder: due in an hour.
+            event(
+                "two-days",
+                TimeDelta::days(2) + TimeDelta::hours(1),
+                Some(2880),
+            ),
+            // Its reminder is past the window: read again before it falls due.
+            event("next-week", TimeDelta::days(7), Some(2880)),
+            event("later", TimeDelta::days(5), None),
+            // Outlook's longest, two weeks.
+            event(
+                "fortnight",
+                TimeDelta::weeks(2) + TimeDelta::hours(3),
+                Some(20160),
+            ),
+        ];
+        let cache = read_at(now, read);
+        let ids: Vec<&str> = cache.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["soon", "two-days", "fortnight"]);
+        let mut u = user(Some(cache.clone()));
+        u.settings.reminders = true;
+        // The job wakes for it.
+        let reread = reread_at(&cache, None, TimeDelta::hours(2));
+        let wake = next_wake(&u, &cache, &SyncState::Idle, now, reread);
+        assert_eq!(wake, now + TimeDelta::hours(1));
+        let due_at = now + TimeDelta::hours(1);
+        let due = due_reminders(&cache.events, Tz::UTC, due_at, REMINDER_LOOKBACK);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].id, "two-days");
+        assert!(render_reminder(due[0], Tz::UTC, due_at).starts_with("Starting in 2 days: "));
     }
 
     #[test]
