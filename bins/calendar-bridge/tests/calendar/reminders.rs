@@ -136,3 +136,40 @@ async fn a_reminder_two_days_ahead_comes_on_time() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_start_on_connect_even_when_the_mailbox_zone_cannot_be_read() {
+    let b = Bridge::start(Options::people(&["alice"])).await;
+    let alice = b.ms("alice").to_owned();
+    // Her mailbox settings stay unreadable, and her meeting is already in her calendar before
+    // she connects (so no change notification will point the bridge at it).
+    b.graph.inject_fault(graph_emulator::FaultRule::new(
+        &format!("/v1.0/users/{alice}/mailboxSettings"),
+        graph_emulator::Fault::Unavailable,
+    ));
+    let start = now_s() + TimeDelta::seconds(80);
+    let mut event = NewEvent::meeting(&alice, "Early standup", start);
+    event.reminder_minutes = Some(1);
+    b.graph.add_event(event);
+
+    b.connect("alice").await;
+    b.wait_for_subscription("alice").await;
+    let reminder = b
+        .wait_dm("alice", 40, |p| p.message.contains("Early standup"))
+        .await;
+    assert!(
+        reminder.message.starts_with("Starting in 1 minute: "),
+        "{}",
+        reminder.message
+    );
+    // Without a zone there is no summary time to keep: times are told in UTC meanwhile.
+    let store = b.store().await;
+    assert_eq!(
+        store
+            .preference(b.mm("alice"), "calendar.time_zone")
+            .await
+            .expect("preference"),
+        None
+    );
+    store.close().await;
+}
