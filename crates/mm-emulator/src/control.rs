@@ -446,7 +446,7 @@ struct FaultBody {
     /// `"POST /api/v4/posts"`; or give `path_prefix`.
     route: Option<String>,
     path_prefix: Option<String>,
-    /// `latency`, `rate_limit` or `status`.
+    /// `latency`, `rate_limit`, `status` or `answer_lost`.
     fault: String,
     #[serde(default)]
     latency_ms: u64,
@@ -457,6 +457,8 @@ struct FaultBody {
     #[serde(default = "default_status")]
     status: u16,
     times: Option<u32>,
+    #[serde(default)]
+    after: u32,
 }
 
 fn default_limit() -> u32 {
@@ -500,6 +502,7 @@ async fn add_fault(State(shared): State<Arc<Shared>>, Json(body): Json<FaultBody
         }
     };
     rule.times = body.times;
+    rule.after = body.after;
     shared.lock().faults.push(rule);
     (StatusCode::CREATED, Json(json!({"status": "OK"}))).into_response()
 }

@@ -43,6 +43,8 @@ pub struct FaultRule {
     pub target: FaultTarget,
     pub fault: Fault,
     pub times: Option<u32>,
+    /// Matching requests let through before the fault starts.
+    pub after: u32,
 }
 
 impl FaultRule {
@@ -52,6 +54,7 @@ impl FaultRule {
             target: FaultTarget::Route(route.to_owned()),
             fault,
             times: None,
+            after: 0,
         }
     }
 
@@ -60,12 +63,19 @@ impl FaultRule {
             target: FaultTarget::PathPrefix(prefix.to_owned()),
             fault,
             times: None,
+            after: 0,
         }
     }
 
     /// Only the next `n` matching requests.
     pub fn times(mut self, n: u32) -> Self {
         self.times = Some(n);
+        self
+    }
+
+    /// Lets the next `n` matching requests through first.
+    pub fn after(mut self, n: u32) -> Self {
+        self.after = n;
         self
     }
 
@@ -139,11 +149,15 @@ pub(crate) async fn middleware(
             .faults
             .iter_mut()
             .find(|rule| rule.matches(&route, &path))
-            .map(|rule| {
+            .and_then(|rule| {
+                if rule.after > 0 {
+                    rule.after -= 1;
+                    return None;
+                }
                 if let Some(n) = rule.times.as_mut() {
                     *n -= 1;
                 }
-                rule.fault.clone()
+                Some(rule.fault.clone())
             })
     };
     let mut response = match fault {

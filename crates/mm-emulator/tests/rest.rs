@@ -1009,6 +1009,17 @@ async fn injected_429_has_mattermost_headers_and_counters_count_routes() {
     assert_eq!(send().await.expect("send").status(), 502);
     assert_eq!(s.mm.channel_posts(&dm.id).len(), 2);
 
+    // A fault that starts after one request got through.
+    s.mm.inject_fault(
+        FaultRule::on_route("POST /api/v4/posts", Fault::Status(503))
+            .after(1)
+            .times(1),
+    );
+    assert_eq!(send().await.expect("send").status(), 201);
+    assert_eq!(send().await.expect("send").status(), 503);
+    assert_eq!(send().await.expect("send").status(), 201);
+    assert_eq!(s.mm.channel_posts(&dm.id).len(), 4);
+
     s.mm.inject_fault(FaultRule::on_path_prefix("/api/v4/users", Fault::Status(503)).times(1));
     let err = app_error(
         api(&s.mm, &s.alice_token)
@@ -1034,7 +1045,7 @@ async fn injected_429_has_mattermost_headers_and_counters_count_routes() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));
     s.mm.clear_faults();
 
-    assert_eq!(s.mm.request_count("POST /api/v4/posts"), 3);
+    assert_eq!(s.mm.request_count("POST /api/v4/posts"), 6);
     assert_eq!(s.mm.request_count("GET /api/v4/users/{user_id}"), 2);
     assert_eq!(s.mm.request_count("GET /api/v4/users/me"), 1);
     s.mm.reset_counters();

@@ -22,6 +22,8 @@ fn is_continued(post: &mm_emulator::Post) -> bool {
 }
 /// Timed events in the day.
 const EVENTS: i64 = 105;
+/// Timed events in a day whose summary takes two posts whatever the links' length.
+const LONG_DAY: i64 = 200;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_summary_a_day_in_the_mailbox_zone_with_every_event() {
@@ -160,4 +162,58 @@ async fn one_summary_a_day_in_the_mailbox_zone_with_every_event() {
     assert!(!repeated, "a second summary after the restart");
     let (view, _) = b.slash("alice", "summary").await;
     assert!(view.contains("on, at"), "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_summary_retried_after_a_failed_part_lists_every_event_once() {
+    let b = Bridge::start(Options::people(&["alice"])).await;
+    // Today in UTC (her mailbox's zone): more standups than one post holds.
+    let today = Utc::now().date_naive();
+    let midnight = Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).expect("midnight"));
+    let alice = b.ms("alice").to_owned();
+    for i in 0..LONG_DAY {
+        let start = midnight + TimeDelta::minutes(7 * i + 5);
+        let mut event = NewEvent::meeting(&alice, &format!("Standup {:03}", i + 1), start);
+        event.end = start + TimeDelta::minutes(5);
+        b.graph.add_event(event);
+    }
+    b.connect_ready("alice").await;
+    b.slash("alice", "settings reminders off").await;
+    b.slash("alice", "summary days all").await;
+
+    // The first post goes out, the second fails; before the retry a meeting is added at the top
+    // of the day, which would move every line of a new split.
+    b.mattermost.inject_fault(
+        mm_emulator::FaultRule::on_route("POST /api/v4/posts", mm_emulator::Fault::Status(503))
+            .after(1)
+            .times(1),
+    );
+    b.slash(
+        "alice",
+        &format!("summary time {}", Utc::now().format("%H:%M")),
+    )
+    .await;
+    b.wait_dm("alice", 15, |p| p.message.starts_with(HEADER))
+        .await;
+    let mut early = NewEvent::meeting(&alice, "Early bird", midnight);
+    early.end = midnight + TimeDelta::minutes(5);
+    b.graph.add_event(early);
+
+    let continued = b.wait_dm("alice", 90, is_continued).await;
+    let parts = b.dms_matching("alice", |p| p.message.starts_with(HEADER));
+    assert_eq!(
+        parts.len(),
+        2,
+        "{:?}",
+        parts.iter().map(|p| p.message.len()).collect::<Vec<_>>()
+    );
+    let whole = format!("{}\n{}", parts[0].message, continued.message);
+    for i in 1..=LONG_DAY {
+        let name = format!("**[Standup {i:03}](");
+        assert_eq!(
+            whole.matches(&name).count(),
+            1,
+            "Standup {i:03} is not listed once"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use futures_util::StreamExt as _;
 
 use super::messages::Sent;
 use super::metrics::DmKind;
-use super::users::CalendarUser;
+use super::users::{CalendarUser, PendingSummary};
 use super::{CalendarApp, JOB_SUMMARY};
 
 /// Users claimed per round.
@@ -164,14 +164,32 @@ impl CalendarApp {
             Err(err) => return retry(format!("reading the calendar: {err}")).await,
         };
         let tz = user.tz_or_utc();
-        // A long day goes out whole, as several posts within Mattermost's limit, each once.
-        let parts = render_agenda_parts(
-            "Your daily summary",
-            date,
-            tz.name(),
-            &agenda(&events, tz, date),
-            MAX_POST_CHARS,
-        );
+        // A long day goes out whole, as several posts within Mattermost's limit, each once. Its
+        // split is kept until all went out, so that a retry after a failed part sends the rest of
+        // the same split (a change meanwhile could shift events across a new one).
+        let parts = match self.pending_summary(mm_user_id, date).await? {
+            Some(parts) => parts,
+            None => {
+                let parts = render_agenda_parts(
+                    "Your daily summary",
+                    date,
+                    tz.name(),
+                    &agenda(&events, tz, date),
+                    MAX_POST_CHARS,
+                );
+                if parts.len() > 1 {
+                    self.keep_pending_summary(
+                        mm_user_id,
+                        Some(&PendingSummary {
+                            date,
+                            parts: parts.clone(),
+                        }),
+                    )
+                    .await?;
+                }
+                parts
+            }
+        };
         let base = format!("summary:{}", date.format("%Y-%m-%d"));
         let mut outcome = Outcome::Already;
         for (i, text) in parts.iter().enumerate() {
@@ -197,6 +215,9 @@ impl CalendarApp {
             }
         }
         self.save_last_summary(mm_user_id, date).await?;
+        if parts.len() > 1 {
+            self.keep_pending_summary(mm_user_id, None).await?;
+        }
         let next = next_summary_at(&user.settings.summary, tz, self.now(), Some(date));
         self.store()
             .finish_schedule(mm_user_id, JOB_SUMMARY, holder, next, self.now())

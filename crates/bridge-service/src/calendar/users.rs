@@ -26,6 +26,16 @@ const UPCOMING: &str = "calendar.upcoming";
 const CHANGED_AT: &str = "calendar.changed_at";
 /// The failed reads of the user's events in a row, and when to try again ([`ReadBackoff`]).
 const READ_BACKOFF: &str = "calendar.read_backoff";
+/// A summary too long for one post, as split when its first post went out ([`PendingSummary`]):
+/// a retry sends the rest of that split, not a new one that a change could shift.
+const PENDING_SUMMARY: &str = "calendar.summary_pending";
+
+/// The posts of one day's summary, kept until all of them went out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingSummary {
+    pub(crate) date: NaiveDate,
+    pub(crate) parts: Vec<String>,
+}
 
 /// A user's coming events, as last read from Graph.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -272,6 +282,42 @@ impl CalendarApp {
 
     /// A user disconnected: their schedules and cached events go (settings are kept for a
     /// reconnect).
+    /// The split of `date`'s summary kept from an earlier try, if any.
+    pub(crate) async fn pending_summary(
+        &self,
+        mm_user_id: &str,
+        date: NaiveDate,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let Some(json) = self.store().preference(mm_user_id, PENDING_SUMMARY).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str::<PendingSummary>(&json)
+            .ok()
+            .filter(|pending| pending.date == date)
+            .map(|pending| pending.parts))
+    }
+
+    /// Keeps the split of a summary until every part went out (`None`: it did).
+    pub(crate) async fn keep_pending_summary(
+        &self,
+        mm_user_id: &str,
+        pending: Option<&PendingSummary>,
+    ) -> Result<(), StoreError> {
+        match pending {
+            Some(pending) => {
+                let json = serde_json::to_string(pending).unwrap_or_default();
+                self.store()
+                    .set_preference(mm_user_id, PENDING_SUMMARY, &json, self.now())
+                    .await
+            }
+            None => self
+                .store()
+                .delete_preference(mm_user_id, PENDING_SUMMARY)
+                .await
+                .map(|_| ()),
+        }
+    }
+
     pub(crate) async fn forget_user(&self, mm_user_id: &str) -> Result<(), StoreError> {
         // In a meeting, what status sync set is put back now: nobody would at the meeting's end.
         if let Err(err) = self.release_status(mm_user_id).await {
@@ -284,6 +330,9 @@ impl CalendarApp {
             .await?;
         self.store()
             .delete_preference(mm_user_id, READ_BACKOFF)
+            .await?;
+        self.store()
+            .delete_preference(mm_user_id, PENDING_SUMMARY)
             .await?;
         self.store()
             .delete_preference(mm_user_id, STATUS_STATE)
