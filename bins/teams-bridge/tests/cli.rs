@@ -150,7 +150,7 @@ fn migrate_creates_the_sqlite_schema_once() {
     let first = run(&["migrate"], &env);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("applied 4 migration(s) to the SQLite schema"),
+        text(&first.stdout).contains("applied 5 migration(s) to the SQLite schema"),
         "{}",
         text(&first.stdout)
     );
@@ -180,11 +180,11 @@ fn migrate_creates_the_sqlite_schema_once() {
     let second = run(&["migrate"], &env);
     assert!(second.status.success());
     assert!(
-        text(&second.stdout).contains("is up to date (4 migration(s)); nothing changed"),
+        text(&second.stdout).contains("is up to date (5 migration(s)); nothing changed"),
         "{}",
         text(&second.stdout)
     );
-    assert_eq!(query("SELECT COUNT(*) FROM _sqlx_migrations"), 4);
+    assert_eq!(query("SELECT COUNT(*) FROM _sqlx_migrations"), 5);
     assert_eq!(
         query("SELECT COUNT(*) FROM user_preferences"),
         1,
@@ -228,7 +228,7 @@ fn migrate_creates_the_postgres_schema_once() {
     let first = run(&["migrate"], &env);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("applied 4 migration(s) to the PostgreSQL schema"),
+        text(&first.stdout).contains("applied 5 migration(s) to the PostgreSQL schema"),
         "{}",
         text(&first.stdout)
     );

@@ -33,6 +33,12 @@ pub enum CallError {
     /// it lapses, which says nothing against the item.
     #[error("another worker holds this delivery (its reservation lapses in {0:?})")]
     Held(Duration),
+    /// The identity platform refused the app itself (client secret expired or wrong, app removed
+    /// from the tenant, consent missing): nothing works until an admin fixes it, and then
+    /// everything does. Says nothing against the item that needed it: wait
+    /// [`APP_CREDENTIALS_RETRY`] and try again, without using up its attempts.
+    #[error("no app token: {0}; an admin must fix the app registration or microsoft.client_secret")]
+    AppCredentials(String),
     /// Will not work by trying again (403: a permission is missing, a malformed answer).
     #[error("{0}")]
     Permanent(String),
@@ -56,10 +62,24 @@ impl From<OAuthError> for CallError {
         match err {
             OAuthError::Throttled { retry_after } => Self::Throttled(retry_after),
             OAuthError::Transport(_) => Self::Transient(err.to_string()),
-            other => Self::Permanent(format!("could not get an app token: {other}")),
+            // The app's own grant: refused credentials, or an answer an admin has to look at. No
+            // variant carries the secret.
+            other => Self::AppCredentials(other.to_string()),
         }
     }
 }
+
+/// How long work that needed an app token waits after the identity platform refused the app's
+/// credentials (see [`CallError::AppCredentials`]): an admin has to act, retrying sooner only
+/// adds load and noise.
+pub(crate) const APP_CREDENTIALS_RETRY: Duration = Duration::from_secs(300);
+
+/// After a refusal, token requests pause this long: every worker asking at once would only hear
+/// the same answer.
+const REFUSAL_PAUSE: TimeDelta = TimeDelta::seconds(15);
+
+/// A refusal is logged at error level at most once in this period.
+const REFUSAL_LOG_PERIOD: TimeDelta = TimeDelta::minutes(5);
 
 struct Current {
     token: AppToken,
@@ -79,7 +99,16 @@ pub(crate) struct AppGraph {
     clock: Arc<dyn Clock>,
     /// Told of every Graph request: endpoint and status (0 when none came back).
     observer: GraphObserver,
-    current: tokio::sync::Mutex<Option<Current>>,
+    state: tokio::sync::Mutex<TokenState>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    current: Option<Current>,
+    /// The last refusal of the app's credentials, repeated without a request until then.
+    refused: Option<(chrono::DateTime<chrono::Utc>, CallError)>,
+    /// When a refusal was last logged at error level.
+    alarmed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for AppGraph {
@@ -104,28 +133,58 @@ impl AppGraph {
             endpoints,
             clock,
             observer,
-            current: tokio::sync::Mutex::new(None),
+            state: tokio::sync::Mutex::new(TokenState::default()),
         }
     }
 
     /// A client with a valid app token, fetched again when a fifth of its lifetime (at most 5
-    /// minutes) is left.
+    /// minutes) is left. When the identity platform refuses the app's credentials, the error is
+    /// logged (at most once per [`REFUSAL_LOG_PERIOD`]) and repeated without asking again for
+    /// [`REFUSAL_PAUSE`].
     pub(crate) async fn client(&self) -> Result<Arc<GraphClient>, CallError> {
-        let mut current = self.current.lock().await;
+        let mut state = self.state.lock().await;
         let now = self.clock.now();
-        if let Some(c) = current.as_ref()
+        if let Some(c) = state.current.as_ref()
             && !c.token.needs_refresh(now, c.margin)
         {
             return Ok(c.client.clone());
         }
+        if let Some((until, err)) = &state.refused
+            && now < *until
+        {
+            return Err(err.clone());
+        }
         let token = self.oauth.client_credentials(now).await;
         (self.observer)("token", if token.is_ok() { 200 } else { 0 });
-        let token = token?;
+        let token = match token.map_err(CallError::from) {
+            Ok(token) => token,
+            Err(err @ CallError::AppCredentials(_)) => {
+                if state
+                    .alarmed_at
+                    .is_none_or(|at| now - at >= REFUSAL_LOG_PERIOD)
+                {
+                    state.alarmed_at = Some(now);
+                    tracing::error!(
+                        error = %err,
+                        "Microsoft refused the app's credentials (microsoft.client_id and \
+                         microsoft.client_secret, or the app's registration and consent); work \
+                         that needs Graph waits until they are fixed"
+                    );
+                }
+                state.refused = Some((now + REFUSAL_PAUSE, err.clone()));
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
+        if state.refused.take().is_some() {
+            state.alarmed_at = None;
+            tracing::info!("Microsoft accepts the app's credentials again");
+        }
         let client = GraphClient::new(&self.endpoints, &token.access_token)?
             .with_observer(self.observer.clone());
         let client = Arc::new(client);
         let margin = ((token.expires_at - now) / 5).min(TimeDelta::minutes(5));
-        *current = Some(Current {
+        state.current = Some(Current {
             token,
             margin,
             client: client.clone(),
@@ -146,7 +205,7 @@ impl AppGraph {
 
     /// Forgets the token (after Graph refused it) so the next call fetches a new one.
     pub(crate) async fn drop_token(&self) {
-        *self.current.lock().await = None;
+        self.state.lock().await.current = None;
     }
 }
 
@@ -240,7 +299,7 @@ pub(crate) fn checked_items<T>(
         };
         if !raw.item.client_state_matches(secret) {
             tracing::warn!(
-                subscription_id = %raw.item.subscription_id,
+                subscription_id = ?raw.item.subscription_id,
                 "dropped a Graph notification whose clientState does not match microsoft.webhook_secret"
             );
             discard("client_state");
@@ -252,4 +311,177 @@ pub(crate) fn checked_items<T>(
         }
     }
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bridge_core::ManualClock;
+    use graph_emulator::{AppRegistration, GraphEmulator};
+    use secrecy::SecretString;
+
+    use super::*;
+
+    const CLIENT_ID: &str = "5f3c6d1e-0a2b-4c8d-9e7f-1a2b3c4d5e6f";
+    const SECRET: &str = "the-secret-VALUE-that-expired";
+
+    /// Everything logged while it is the thread's default subscriber.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("log")).into_owned()
+        }
+    }
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn register(emulator: &GraphEmulator, secret: &str) {
+        emulator.register_app(AppRegistration {
+            client_id: CLIENT_ID.into(),
+            client_secret: secret.into(),
+            redirect_uris: vec!["http://127.0.0.1:9/oauth/redirect".into()],
+            display_name: "bridge".into(),
+        });
+    }
+
+    #[test]
+    fn refused_app_credentials_are_not_permanent() {
+        let refused = CallError::from(OAuthError::InvalidClient {
+            description: "AADSTS7000222: The provided client secret keys are expired.".into(),
+        });
+        assert!(
+            matches!(refused, CallError::AppCredentials(_)),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("AADSTS7000222"), "{refused}");
+        let not_consented = CallError::from(OAuthError::Rejected {
+            status: 400,
+            error: "invalid_scope".into(),
+            description: "AADSTS70011".into(),
+        });
+        assert!(
+            matches!(not_consented, CallError::AppCredentials(_)),
+            "{not_consented:?}"
+        );
+        assert_eq!(
+            CallError::from(OAuthError::Throttled {
+                retry_after: Some(Duration::from_secs(3))
+            }),
+            CallError::Throttled(Some(Duration::from_secs(3)))
+        );
+        assert!(matches!(
+            CallError::from(OAuthError::Transport("reset".into())),
+            CallError::Transient(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_refused_secret_is_logged_once_and_not_asked_again_at_once() {
+        let (log, _guard) = capture();
+        let emulator = GraphEmulator::start().await.expect("emulator");
+        // The secret the admin rotated at Microsoft: ours no longer works.
+        register(&emulator, "the-new-secret");
+        let endpoints = GraphEndpoints::new(
+            &emulator.graph_url(),
+            &emulator.login_url(),
+            &emulator.tenant_id(),
+        )
+        .expect("endpoints");
+        let oauth = Arc::new(OAuthClient::new(
+            endpoints.clone(),
+            CLIENT_ID.into(),
+            SecretString::from(SECRET),
+        ));
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let token_requests = Arc::new(AtomicUsize::new(0));
+        let counter = token_requests.clone();
+        let observer: GraphObserver = Arc::new(move |label, _| {
+            if label == "token" {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let graph = AppGraph::new(oauth, endpoints, clock.clone(), observer, 0);
+
+        for _ in 0..5 {
+            let err = graph.client().await.expect_err("refused");
+            assert!(matches!(err, CallError::AppCredentials(_)), "{err:?}");
+            assert!(!err.to_string().contains(SECRET), "{err}");
+        }
+        assert_eq!(token_requests.load(Ordering::SeqCst), 1, "asked once");
+        clock.advance(TimeDelta::seconds(16));
+        assert!(matches!(
+            graph.client().await,
+            Err(CallError::AppCredentials(_))
+        ));
+        assert_eq!(
+            token_requests.load(Ordering::SeqCst),
+            2,
+            "asked again later"
+        );
+
+        let text = log.text();
+        let alarms: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("refused the app's credentials"))
+            .collect();
+        assert_eq!(alarms.len(), 1, "{text}");
+        assert!(alarms[0].contains("ERROR"), "{text}");
+        assert!(!text.contains(SECRET), "{text}");
+
+        // The admin puts the new secret in place at Microsoft's side: work resumes.
+        register(&emulator, SECRET);
+        clock.advance(TimeDelta::seconds(16));
+        graph.client().await.expect("a token again");
+        assert!(log.text().contains("accepts the app's credentials again"));
+    }
+
+    #[test]
+    fn forged_subscription_ids_are_logged_escaped() {
+        let (log, _guard) = capture();
+        let body = serde_json::json!({"value": [{
+            "subscriptionId": "x\nERROR forged line",
+            "clientState": "not-the-secret",
+            "changeType": "created",
+            "resource": "chats('a')/messages('b')",
+            "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
+            "tenantId": "t"
+        }]})
+        .to_string();
+        let mut discarded = Vec::new();
+        let kept = checked_items(
+            body.as_bytes(),
+            "the-webhook-secret",
+            |_, raw| Ok(raw.to_owned()),
+            |reason| discarded.push(reason),
+        )
+        .expect("a batch");
+        assert!(kept.is_empty());
+        assert_eq!(discarded, ["client_state"]);
+        let text = log.text();
+        assert!(text.contains(r#"x\nERROR forged line"#), "{text}");
+        assert!(!text.contains("\nERROR forged line"), "{text}");
+    }
 }

@@ -2,6 +2,10 @@
 //! claim items with a lease: a worker that crashes loses its claim when the lease expires, and the
 //! item is claimed again. Claims are fenced by the attempt number, so a worker whose lease was
 //! taken over cannot complete or retry an item it no longer holds.
+//!
+//! Failures are counted apart from claims: [`Store::retry_inbox`] records a failed attempt, which
+//! uses up the item's budget, while [`Store::postpone_inbox`] (throttling, a reservation held by
+//! another worker) and a lease taken over after a crash do not.
 
 use chrono::{DateTime, Utc};
 
@@ -46,7 +50,8 @@ pub struct NewInboxItem {
 pub struct Claim {
     pub id: i64,
     pub worker: String,
-    /// The attempt this claim is; each claim of an item increments it.
+    /// The attempt this claim is; each claim of an item increments it, whatever became of the
+    /// claims before (it fences them). Not a failure count: see [`InboxItem::failures`].
     pub attempt: i64,
     pub lease_expires_at: DateTime<Utc>,
 }
@@ -61,6 +66,9 @@ pub struct InboxItem {
     pub received_at: DateTime<Utc>,
     /// The error of the previous attempt, if it failed.
     pub last_error: Option<String>,
+    /// Failed attempts before this claim ([`Store::retry_inbox`] calls since the item was stored
+    /// or last requeued); postponements and lapsed leases are not counted.
+    pub failures: i64,
 }
 
 /// How much work the inbox holds, for metrics and readiness.
@@ -79,7 +87,10 @@ pub struct InboxCounts {
 pub struct DeadLetter {
     pub id: i64,
     pub kind: String,
+    /// Claims of the item, postponed and taken-over ones included.
     pub attempts: i64,
+    /// Failed attempts (see [`InboxItem::failures`]).
+    pub failures: i64,
     pub last_error: Option<String>,
     pub received_at: DateTime<Utc>,
 }
@@ -95,11 +106,12 @@ struct ClaimedRow {
     claimed_by: Option<String>,
     lease_expires_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    failures: i64,
 }
 
 const CLAIMABLE: &str = "status = 'pending' AND available_at <= $3
     AND (lease_expires_at IS NULL OR lease_expires_at <= $3)";
-const RETURNING: &str = "id, kind, dedupe_key, payload, attempts, received_at, claimed_by, lease_expires_at, last_error";
+const RETURNING: &str = "id, kind, dedupe_key, payload, attempts, received_at, claimed_by, lease_expires_at, last_error, failures";
 
 impl Store {
     /// Stores items atomically (all or none). Returns how many were new; items whose
@@ -218,6 +230,7 @@ impl Store {
                 payload: row.payload,
                 received_at: row.received_at,
                 last_error: row.last_error,
+                failures: row.failures,
             })
             .collect::<Vec<_>>();
         items.sort_by_key(|item| item.claim.id);
@@ -243,15 +256,38 @@ impl Store {
         lease_held(n, "inbox item")
     }
 
-    /// Gives a claimed item back, to be claimed again from `retry_at`, keeping `error` for the
-    /// next attempt and for operators.
+    /// Gives a claimed item back after a failed attempt, to be claimed again from `retry_at`,
+    /// keeping `error` for the next attempt and for operators. Counts one failure (see
+    /// [`InboxItem::failures`]).
     pub async fn retry_inbox(
         &self,
         claim: &Claim,
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE inbox SET available_at = $4, last_error = $5, claimed_by = NULL, lease_expires_at = NULL
+        self.give_back(claim, error, retry_at, 1).await
+    }
+
+    /// Gives a claimed item back to be claimed again from `retry_at` without counting a failure:
+    /// the attempt was told "later", not "no" (throttling, a delivery another worker holds).
+    pub async fn postpone_inbox(
+        &self,
+        claim: &Claim,
+        reason: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.give_back(claim, reason, retry_at, 0).await
+    }
+
+    async fn give_back(
+        &self,
+        claim: &Claim,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        failed: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE inbox SET available_at = $4, last_error = $5, failures = failures + $6,
+                       claimed_by = NULL, lease_expires_at = NULL
                    WHERE id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'pending'";
         let n = on_pool!(self, pool => sqlx::query(sql)
             .bind(claim.id)
@@ -259,13 +295,15 @@ impl Store {
             .bind(claim.attempt)
             .bind(retry_at)
             .bind(error)
+            .bind(failed)
             .execute(pool)
             .await?
             .rows_affected());
         lease_held(n, "inbox item")
     }
 
-    /// Stops retrying a claimed item. It stays in the inbox as a dead letter, nothing is lost.
+    /// Stops retrying a claimed item (its last failure is counted). It stays in the inbox as a
+    /// dead letter, nothing is lost.
     pub async fn dead_letter_inbox(
         &self,
         claim: &Claim,
@@ -273,7 +311,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE inbox SET status = 'dead', last_error = $4, finished_at = $5,
-                       claimed_by = NULL, lease_expires_at = NULL
+                       failures = failures + 1, claimed_by = NULL, lease_expires_at = NULL
                    WHERE id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'pending'";
         let n = on_pool!(self, pool => sqlx::query(sql)
             .bind(claim.id)
@@ -328,16 +366,18 @@ impl Store {
 
     /// Dead letters, oldest first.
     pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
-        let sql = "SELECT id, kind, attempts, last_error, received_at FROM inbox
+        let sql = "SELECT id, kind, attempts, failures, last_error, received_at FROM inbox
                    WHERE status = 'dead' ORDER BY id LIMIT $1";
         Ok(
             on_pool!(self, pool => sqlx::query_as(sql).bind(i64::from(limit)).fetch_all(pool).await?),
         )
     }
 
-    /// Puts every dead letter back in the queue (after an operator fixed the cause). Returns how many.
+    /// Puts every dead letter back in the queue (after an operator fixed the cause), with a fresh
+    /// failure budget. Returns how many. `attempts` keeps counting: it fences claims.
     pub async fn requeue_dead_letters(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let sql = "UPDATE inbox SET status = 'pending', available_at = $1, finished_at = NULL WHERE status = 'dead'";
+        let sql = "UPDATE inbox SET status = 'pending', available_at = $1, finished_at = NULL, failures = 0
+                   WHERE status = 'dead'";
         Ok(on_pool!(self, pool => sqlx::query(sql).bind(now).execute(pool).await?.rows_affected()))
     }
 

@@ -158,6 +158,30 @@ struct Page<T> {
 /// a worker busy for ever.
 const MAX_PAGES: usize = 1000;
 
+/// The longest `Retry-After` a listing waits out in place; Graph asking for more ends it with the
+/// throttling error (the caller's own retry, an inbox item's for instance, then waits).
+const MAX_PAGE_WAIT: Duration = Duration::from_secs(60);
+
+/// How long to wait before asking again for a page that failed on try `attempt` (from 0), or
+/// `None` to give up with the result: Graph's `Retry-After` in full (never sooner), a short growing
+/// pause for an outage or a dropped connection, four retries at most.
+fn page_retry_pause<T>(result: &Result<T, GraphError>, attempt: u32) -> Option<Duration> {
+    if attempt >= 4 {
+        return None;
+    }
+    let backoff = Duration::from_millis(250 << attempt);
+    match result {
+        Err(GraphError::Throttled {
+            retry_after: Some(wait),
+        }) => (*wait <= MAX_PAGE_WAIT).then_some(*wait),
+        Err(GraphError::Throttled { retry_after: None } | GraphError::Transport(_)) => {
+            Some(backoff)
+        }
+        Err(GraphError::Api { status, .. }) if *status >= 500 => Some(backoff),
+        _ => None,
+    }
+}
+
 /// A request without an answer. The SDK's tower stack hands reqwest's errors back boxed.
 fn unsent(failure: GraphFailure) -> GraphError {
     GraphError::Transport(match failure {
@@ -362,8 +386,9 @@ impl GraphClient {
     }
 
     /// One page of a listing. A page that Graph throttles or fails for a moment is asked for again
-    /// (after `Retry-After`, at most 10 s, or a short growing pause; four times at most): a long
-    /// listing should not start over because one of its many pages hit a 429.
+    /// (after `Retry-After`, or a short growing pause; four times at most): a long listing should
+    /// not start over because one of its many pages hit a 429. A `Retry-After` longer than
+    /// [`MAX_PAGE_WAIT`] ends the listing with the throttling error, for the caller to retry later.
     async fn get_page<T: serde::de::DeserializeOwned>(
         &self,
         label: &'static str,
@@ -379,20 +404,11 @@ impl GraphClient {
                 Ok(answer) => answer.json(),
                 Err(err) => Err(err),
             };
-            let pause = match &result {
-                Err(GraphError::Throttled { retry_after }) if attempt < 4 => {
-                    retry_after.unwrap_or(Duration::from_millis(250 << attempt))
-                }
-                Err(GraphError::Transport(_)) if attempt < 4 => {
-                    Duration::from_millis(250 << attempt)
-                }
-                Err(GraphError::Api { status, .. }) if *status >= 500 && attempt < 4 => {
-                    Duration::from_millis(250 << attempt)
-                }
-                _ => return result,
+            let Some(pause) = page_retry_pause(&result, attempt) else {
+                return result;
             };
             attempt += 1;
-            tokio::time::sleep(pause.min(Duration::from_secs(10))).await;
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -476,6 +492,96 @@ mod tests {
                 "{elsewhere}"
             );
         }
+    }
+
+    #[test]
+    fn pages_are_asked_again_only_after_graphs_retry_after() {
+        let throttled = |secs: f64| -> Result<(), GraphError> {
+            Err(GraphError::Throttled {
+                retry_after: Some(Duration::from_secs_f64(secs)),
+            })
+        };
+        // Graph's wait in full, not a shorter one of ours.
+        assert_eq!(
+            page_retry_pause(&throttled(30.0), 0),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            page_retry_pause(&throttled(0.5), 3),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(page_retry_pause(&throttled(60.0), 0), Some(MAX_PAGE_WAIT));
+        // Longer: the listing gives up, and the caller retries when Graph said.
+        assert_eq!(page_retry_pause(&throttled(61.0), 0), None);
+        assert_eq!(page_retry_pause(&throttled(1.0), 4), None, "four retries");
+        let unavailable: Result<(), GraphError> = Err(GraphError::Throttled { retry_after: None });
+        assert_eq!(
+            page_retry_pause(&unavailable, 2),
+            Some(Duration::from_secs(1))
+        );
+        let gateway: Result<(), GraphError> = Err(GraphError::Api {
+            status: 502,
+            code: String::new(),
+            message: String::new(),
+        });
+        assert_eq!(
+            page_retry_pause(&gateway, 0),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            page_retry_pause(&Err::<(), _>(GraphError::NotFound), 0),
+            None
+        );
+        assert_eq!(page_retry_pause(&Ok(()), 0), None);
+    }
+
+    #[tokio::test]
+    async fn a_listing_throttled_for_longer_than_a_minute_ends_with_graphs_wait() {
+        use graph_emulator::{Fault, FaultRule, GraphEmulator, NewUser};
+        let emulator = GraphEmulator::start().await.expect("emulator");
+        let alice = emulator.add_user(NewUser::new("Alice Smith", "alice@contoso.com"));
+        let endpoints = GraphEndpoints::new(
+            &emulator.graph_url(),
+            &emulator.login_url(),
+            &emulator.tenant_id(),
+        )
+        .expect("endpoints");
+        let token = SecretString::from(emulator.user_token("bridge-app", &alice.id));
+        let graph = GraphClient::new(&endpoints, &token).expect("client");
+        emulator.inject_fault(
+            FaultRule::new(
+                "/v1.0/me/chats",
+                Fault::Throttle {
+                    retry_after: Some("120".into()),
+                },
+            )
+            .times(1),
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(
+            graph.my_chats().await,
+            Err(GraphError::Throttled {
+                retry_after: Some(Duration::from_secs(120))
+            })
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "asked again before Graph's Retry-After: {:?}",
+            started.elapsed()
+        );
+        // Within the minute, the listing waits it out and carries on.
+        emulator.inject_fault(
+            FaultRule::new(
+                "/v1.0/me/chats",
+                Fault::Throttle {
+                    retry_after: Some("1.5".into()),
+                },
+            )
+            .times(1),
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(graph.my_chats().await, Ok(Vec::new()));
+        assert!(started.elapsed() >= Duration::from_millis(1_500));
     }
 
     #[test]

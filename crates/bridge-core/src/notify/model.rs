@@ -80,6 +80,9 @@ pub struct LinkedMember {
     pub mm_user_id: String,
     /// The user's `/msteams notifications` setting.
     pub notifications_on: bool,
+    /// When they connected: a message sent before then is not theirs to be told about (catch-up
+    /// reads a chat from its earliest-connected member's start).
+    pub connected_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A user's presence in Teams, as Graph's `availability` and `activity` strings.

@@ -20,6 +20,8 @@ pub enum SkipReason {
     NoLinkedRecipient,
     /// The recipient turned notifications off.
     NotificationsOff,
+    /// The message was sent before the recipient connected their account.
+    BeforeConnected,
     /// The recipient is active in Teams (Available, Busy, DoNotDisturb, BeRightBack, in a call or
     /// meeting, presenting, ...): they see the message there.
     ActiveInTeams,
@@ -36,11 +38,12 @@ impl SkipReason {
             Self::FromApplication => "from_application",
             Self::NoLinkedRecipient => "no_linked_recipient",
             Self::NotificationsOff => "notifications_off",
+            Self::BeforeConnected => "before_connected",
             Self::ActiveInTeams => "active_in_teams",
         }
     }
 
-    pub const ALL: [SkipReason; 8] = [
+    pub const ALL: [SkipReason; 9] = [
         Self::Edited,
         Self::Deleted,
         Self::ChannelPost,
@@ -48,6 +51,7 @@ impl SkipReason {
         Self::FromApplication,
         Self::NoLinkedRecipient,
         Self::NotificationsOff,
+        Self::BeforeConnected,
         Self::ActiveInTeams,
     ];
 }
@@ -80,11 +84,13 @@ pub fn message_skip(message: &MessageFacts) -> Option<SkipReason> {
     }
 }
 
-/// The recipients of a message: the chat's linked members other than the sender. Those with
-/// notifications off are returned apart, with their reason.
+/// The recipients of a message sent at `sent_at` (when Graph says): the chat's linked members
+/// other than the sender. Those with notifications off, or who connected after it was sent, are
+/// returned apart, with their reason.
 pub fn recipients<'a>(
     sender_microsoft_id: &str,
     linked_members: &'a [LinkedMember],
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> (Vec<&'a LinkedMember>, Vec<(&'a LinkedMember, SkipReason)>) {
     let mut due = Vec::new();
     let mut skipped = Vec::new();
@@ -92,7 +98,11 @@ pub fn recipients<'a>(
         if member.microsoft_user_id == sender_microsoft_id {
             continue;
         }
-        if member.notifications_on {
+        if let (Some(sent), Some(connected)) = (sent_at, member.connected_at)
+            && sent < connected
+        {
+            skipped.push((member, SkipReason::BeforeConnected));
+        } else if member.notifications_on {
             due.push(member);
         } else {
             skipped.push((member, SkipReason::NotificationsOff));
@@ -251,13 +261,14 @@ mod tests {
             microsoft_user_id: ms.into(),
             mm_user_id: mm.into(),
             notifications_on: on,
+            connected_at: None,
         };
         let members = [
             member("ms-a", "mm-a", true),
             member("ms-b", "mm-b", true),
             member("ms-c", "mm-c", false),
         ];
-        let (due, skipped) = recipients("ms-a", &members);
+        let (due, skipped) = recipients("ms-a", &members, None);
         assert_eq!(
             due.iter()
                 .map(|m| m.mm_user_id.as_str())
@@ -267,5 +278,32 @@ mod tests {
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].0.mm_user_id, "mm-c");
         assert_eq!(skipped[0].1, SkipReason::NotificationsOff);
+    }
+
+    #[test]
+    fn a_message_from_before_a_member_connected_is_not_theirs() {
+        let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).expect("time");
+        let member = |ms: &str, connected: i64| LinkedMember {
+            microsoft_user_id: ms.into(),
+            mm_user_id: format!("mm-{ms}"),
+            notifications_on: true,
+            connected_at: Some(at(connected)),
+        };
+        let members = [member("early", 100), member("late", 200)];
+        let (due, skipped) = recipients("sender", &members, Some(at(150)));
+        assert_eq!(
+            due.iter()
+                .map(|m| m.microsoft_user_id.as_str())
+                .collect::<Vec<_>>(),
+            ["early"]
+        );
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].0.microsoft_user_id, "late");
+        assert_eq!(skipped[0].1, SkipReason::BeforeConnected);
+        // Sent at the moment one connected, or with no time known: theirs.
+        let (due, _) = recipients("sender", &members, Some(at(200)));
+        assert_eq!(due.len(), 2);
+        let (due, _) = recipients("sender", &members, None);
+        assert_eq!(due.len(), 2);
     }
 }

@@ -880,6 +880,76 @@ pub(crate) async fn inbox_retry_waits_and_dead_letters_are_kept(store: &Store) {
     assert!(store.dead_letters(10).await.unwrap().is_empty());
 }
 
+pub(crate) async fn inbox_failures_are_counted_apart_from_claims_and_reset_on_requeue(
+    store: &Store,
+) {
+    store.migrate().await.unwrap();
+    store.enqueue(&[item("k", None, "p")], at(0)).await.unwrap();
+    async fn claim(store: &Store, now: i64) -> store::InboxItem {
+        let mut items = store
+            .claim_inbox("w", 1, at(now + 1_000), at(now))
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1, "claimable at {now}");
+        items.remove(0)
+    }
+    let mut now = 0;
+    // Ten rounds of "later" (throttled, held): each is a claim, none is a failure.
+    for round in 1..=10 {
+        let item = claim(store, now).await;
+        assert_eq!(item.claim.attempt, round);
+        assert_eq!(item.failures, 0, "round {round}");
+        now += 10;
+        store
+            .postpone_inbox(&item.claim, "throttled", at(now))
+            .await
+            .unwrap();
+    }
+    let item = claim(store, now).await;
+    assert_eq!((item.claim.attempt, item.failures), (11, 0));
+    assert_eq!(item.last_error.as_deref(), Some("throttled"));
+    now += 10;
+    store
+        .retry_inbox(&item.claim, "Graph said 502", at(now))
+        .await
+        .unwrap();
+    // A worker that dies with the item is no failure of the item either.
+    let crashed = claim(store, now).await;
+    assert_eq!((crashed.claim.attempt, crashed.failures), (12, 1));
+    now += 1_000;
+    let item = claim(store, now).await;
+    assert_eq!((item.claim.attempt, item.failures), (13, 1));
+    assert!(matches!(
+        store.postpone_inbox(&crashed.claim, "late", at(now)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    store
+        .dead_letter_inbox(&item.claim, "Graph said 502 again", at(now))
+        .await
+        .unwrap();
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!((dead[0].attempts, dead[0].failures), (13, 2));
+
+    // Requeued: a fresh budget, while the claim number keeps fencing the old claims.
+    assert_eq!(store.requeue_dead_letters(at(now)).await.unwrap(), 1);
+    let again = claim(store, now).await;
+    assert_eq!((again.claim.attempt, again.failures), (14, 0));
+    for stale in [&crashed.claim, &item.claim] {
+        assert!(matches!(
+            store.complete_inbox(stale, at(now)).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+    }
+    now += 10;
+    store
+        .retry_inbox(&again.claim, "once more", at(now))
+        .await
+        .unwrap();
+    let last = claim(store, now).await;
+    assert_eq!((last.claim.attempt, last.failures), (15, 1));
+    store.complete_inbox(&last.claim, at(now)).await.unwrap();
+}
+
 pub(crate) async fn inbox_concurrent_workers_never_share_an_item(store: &Store) {
     store.migrate().await.unwrap();
     const ITEMS: usize = 240;

@@ -25,6 +25,7 @@ macro_rules! suite {
             inbox_expired_lease_is_reclaimed_and_fences_the_old_worker,
             inbox_retry_waits_and_dead_letters_are_kept,
             inbox_concurrent_workers_never_share_an_item,
+            inbox_failures_are_counted_apart_from_claims_and_reset_on_requeue,
             links_of_chat_members_come_with_their_preference,
             inbox_listeners_hear_new_items_on_postgres,
             deliveries_reserve_deliver_and_never_twice,

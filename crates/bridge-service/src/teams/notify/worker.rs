@@ -21,7 +21,7 @@ use teams_graph::{ChatMessage, Downloaded, GraphClient, GraphError, MessageSende
 
 use super::webhook::{KIND_LIFECYCLE, KIND_MESSAGE};
 use super::{ChatInfo, NotifyPipeline};
-use crate::graph::CallError;
+use crate::graph::{APP_CREDENTIALS_RETRY, CallError};
 use crate::linking::ports::NOTIFICATIONS;
 
 /// The post prop that names the Teams message a DM is about (`teams:<chat>:<message>`).
@@ -66,6 +66,11 @@ const FILES_BUDGET: Duration = Duration::from_secs(120);
 
 /// Longest one file may take, download (with one retry) and upload together.
 const FILE_TRANSFER_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The longest `Retry-After` a file download waits out in place (within
+/// [`FILE_TRANSFER_TIMEOUT`]); Graph asking for more ends the delivery attempt, and the item is
+/// retried when Graph said.
+const MAX_FILE_THROTTLE_WAIT: Duration = Duration::from_secs(30);
 
 /// A message ready for delivery: the DM's text and who may get it.
 struct Ready {
@@ -344,11 +349,14 @@ impl NotifyPipeline {
         report: &mut BatchReport,
     ) -> Result<(), store::StoreError> {
         let now = self.clock.now();
-        // Throttling and a held reservation say "later", not "never": they do not use up an
-        // item's attempts.
-        if item.claim.attempt >= self.settings.max_attempts
-            && !matches!(err, CallError::Throttled(_) | CallError::Held(_))
-        {
+        // Throttling, a held reservation and refused app credentials say "later", not "never"
+        // about the item: they do not use up its attempts (the inbox counts failures apart from
+        // claims), and the item is postponed rather than retried.
+        let later = matches!(
+            err,
+            CallError::Throttled(_) | CallError::Held(_) | CallError::AppCredentials(_)
+        );
+        if !later && item.failures + 1 >= self.settings.max_attempts {
             report.dead += 1;
             tracing::error!(item = item.claim.id, error = %err, "notification failed too often; dead-lettered");
             return match self
@@ -365,16 +373,23 @@ impl NotifyPipeline {
             // Just after the holder's reservation lapses (or sooner, if it finishes, the
             // ledger then says delivered): not the doubling backoff, which overshoots it.
             CallError::Held(left) => (*left + Duration::from_secs(1)).min(Duration::from_secs(600)),
-            _ => backoff(item.claim.attempt),
+            // The admin has to act; the error was logged where the token was refused.
+            CallError::AppCredentials(_) => APP_CREDENTIALS_RETRY,
+            _ => backoff(item.failures + 1),
         };
         self.metrics.delivery_failed();
         tracing::debug!(item = item.claim.id, error = %err, ?wait, "notification will be retried");
         let at = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::minutes(1));
-        match self
-            .store
-            .retry_inbox(&item.claim, &err.to_string(), at)
-            .await
-        {
+        let given_back = if later {
+            self.store
+                .postpone_inbox(&item.claim, &err.to_string(), at)
+                .await
+        } else {
+            self.store
+                .retry_inbox(&item.claim, &err.to_string(), at)
+                .await
+        };
+        match given_back {
             Err(store::StoreError::LeaseLost { .. }) => Ok(()),
             other => other,
         }
@@ -456,16 +471,15 @@ impl NotifyPipeline {
         else {
             return Ok(Err(SkipReason::SystemEvent.label()));
         };
-        let (due, off) = policy::recipients(&sender_id, &linked);
-        for _ in &off {
-            self.metrics.discarded(SkipReason::NotificationsOff.label());
+        let (due, off) = policy::recipients(&sender_id, &linked, message.created_date_time);
+        for (_, reason) in &off {
+            self.metrics.discarded(reason.label());
         }
         if due.is_empty() {
-            return Ok(Err(if off.is_empty() {
-                SkipReason::NoLinkedRecipient.label()
-            } else {
-                SkipReason::NotificationsOff.label()
-            }));
+            return Ok(Err(off
+                .first()
+                .map_or(SkipReason::NoLinkedRecipient, |(_, reason)| *reason)
+                .label()));
         }
         let due: Vec<LinkedMember> = due.into_iter().cloned().collect();
         // Usernames are only needed to show mentions.
@@ -606,6 +620,7 @@ impl NotifyPipeline {
                 microsoft_user_id: link.teams_user_id,
                 mm_user_id: link.mm_user_id,
                 notifications_on: setting.as_deref() == Some("on"),
+                connected_at: Some(link.connected_at),
             })
             .collect())
     }
@@ -752,28 +767,16 @@ impl NotifyPipeline {
     /// Sends the DM unless the ledger says it went already. True if sent now.
     async fn send_once(&self, ready: &Ready, mm_user_id: &str) -> Result<bool, CallError> {
         let store_err = |e: store::StoreError| CallError::Transient(format!("store: {e}"));
-        let now = self.clock.now();
         // The claim (worker and attempt): a worker that lost its claim to another cannot pass
         // for it. The reservation outlives the claim by the longest a post can take.
         let claim = &ready.item.claim;
         let holder = format!("{}#{}#{}", claim.worker, claim.id, claim.attempt);
-        let until = now
-            + self.settings.claim_lease
-            + TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30))
-            // Copying the files happens under the reservation too.
-            + ready.text.file_time();
-        match self
-            .store
-            .reserve_delivery(mm_user_id, &ready.key, &holder, until, now)
-            .await
-            .map_err(store_err)?
+        // Copying the files happens under the reservation too.
+        if !self
+            .reserve(ready, mm_user_id, &holder, ready.text.file_time())
+            .await?
         {
-            Reservation::Reserved => {}
-            Reservation::AlreadyDelivered { .. } => return Ok(false),
-            Reservation::InProgress { until, .. } => {
-                let left = (until - now).to_std().unwrap_or_default();
-                return Err(CallError::Held(left));
-            }
+            return Ok(false);
         }
         let channel_id = self.dm_channel(mm_user_id).await?;
         if ready.item.claim.attempt > 1
@@ -794,7 +797,30 @@ impl NotifyPipeline {
         }
         // Uploads are not posts: one left behind by a failed attempt is never shown, so the
         // files are copied under the reservation, just before the one post that attaches them.
-        let (file_ids, left_out) = self.copy_files(&ready.text, &channel_id).await;
+        let (file_ids, left_out) = match self.copy_files(&ready.text, &channel_id).await {
+            Ok(copied) => copied,
+            Err(err) => {
+                let _ = self
+                    .store
+                    .release_delivery(mm_user_id, &ready.key, &holder)
+                    .await;
+                return Err(err);
+            }
+        };
+        // Opening the DM channel, looking for an earlier post and copying the files may have
+        // outlasted the reservation (a slow Mattermost), and another worker may have taken it
+        // over since: renew it for the post, and stop if it is no longer ours to make.
+        if !self
+            .reserve(ready, mm_user_id, &holder, TimeDelta::zero())
+            .await?
+        {
+            tracing::info!(
+                mm_user_id,
+                key = %ready.key,
+                "the delivery was taken over or made while this worker waited on Mattermost; not posting"
+            );
+            return Ok(false);
+        }
         let mut props = PostProps::default();
         props.extra.insert(
             POST_KEY.to_owned(),
@@ -835,6 +861,36 @@ impl NotifyPipeline {
             .await
             .map_err(store_err)?;
         Ok(true)
+    }
+
+    /// Reserves (or renews, as the same holder) the delivery of the message to `mm_user_id` for
+    /// the claim's lease, the longest a post can take and `extra`: true if the caller may send,
+    /// false if it was delivered already, `Held` if another worker holds it.
+    async fn reserve(
+        &self,
+        ready: &Ready,
+        mm_user_id: &str,
+        holder: &str,
+        extra: TimeDelta,
+    ) -> Result<bool, CallError> {
+        let now = self.clock.now();
+        let until = now
+            + self.settings.claim_lease
+            + TimeDelta::from_std(mm_client::REQUEST_TIMEOUT).unwrap_or(TimeDelta::seconds(30))
+            + extra;
+        match self
+            .store
+            .reserve_delivery(mm_user_id, &ready.key, holder, until, now)
+            .await
+            .map_err(|e| CallError::Transient(format!("store: {e}")))?
+        {
+            Reservation::Reserved => Ok(true),
+            Reservation::AlreadyDelivered { .. } => Ok(false),
+            Reservation::InProgress { until, .. } => {
+                let left = (until - now).to_std().unwrap_or_default();
+                Err(CallError::Held(left))
+            }
+        }
     }
 
     /// On a retried item only: the post an earlier attempt made for this message in the DM
@@ -887,7 +943,7 @@ impl NotifyPipeline {
     async fn lifecycle(&self, notification: &ChangeNotification) -> Result<(), CallError> {
         match &notification.lifecycle_event {
             Some(LifecycleEvent::SubscriptionRemoved) => {
-                tracing::warn!(subscription_id = %notification.subscription_id, "Graph removed the chat-message subscription; recreating it and catching up");
+                tracing::warn!(subscription_id = ?notification.subscription_id, "Graph removed the chat-message subscription; recreating it and catching up");
                 self.request_catch_up();
                 self.ensure_subscription().await.map(|_| ())
             }
@@ -902,7 +958,7 @@ impl NotifyPipeline {
                 }
             }
             Some(LifecycleEvent::Missed) => {
-                tracing::warn!(subscription_id = %notification.subscription_id, "Graph reports missed notifications; catching up");
+                tracing::warn!(subscription_id = ?notification.subscription_id, "Graph reports missed notifications; catching up");
                 self.request_catch_up();
                 Ok(())
             }
@@ -915,11 +971,17 @@ impl NotifyPipeline {
 impl NotifyPipeline {
     /// Copies the draft's files into the DM channel, one at a time (one file in memory): the ids
     /// to attach, and the names of those that could not be (too large, unreadable, refused).
-    async fn copy_files(&self, dm: &DmDraft, channel_id: &str) -> (Vec<String>, Vec<String>) {
+    /// `Throttled` when Graph asks to wait longer than [`MAX_FILE_THROTTLE_WAIT`]: the delivery
+    /// is tried again then, rather than sent without the file.
+    async fn copy_files(
+        &self,
+        dm: &DmDraft,
+        channel_id: &str,
+    ) -> Result<(Vec<String>, Vec<String>), CallError> {
         let mut ids = Vec::new();
         let mut left_out = Vec::new();
         if dm.files.is_empty() {
-            return (ids, left_out);
+            return Ok((ids, left_out));
         }
         let graph = match self.graph.client().await {
             Ok(graph) => Some(graph),
@@ -931,20 +993,31 @@ impl NotifyPipeline {
         let started = tokio::time::Instant::now();
         for file in &dm.files {
             let copied = match &graph {
-                None => Err("no Graph token".to_owned()),
-                Some(_) if started.elapsed() > FILES_BUDGET => {
-                    Err("the message's other files took too long".to_owned())
-                }
+                None => Err(FileError::Skipped("no Graph token".to_owned())),
+                Some(_) if started.elapsed() > FILES_BUDGET => Err(FileError::Skipped(
+                    "the message's other files took too long".to_owned(),
+                )),
                 Some(graph) => tokio::time::timeout(
                     FILE_TRANSFER_TIMEOUT,
                     self.copy_file(graph, dm, file, channel_id),
                 )
                 .await
-                .unwrap_or_else(|_| Err("the transfer took too long".to_owned())),
+                .unwrap_or_else(|_| {
+                    Err(FileError::Skipped("the transfer took too long".to_owned()))
+                }),
             };
             match copied {
                 Ok(id) => ids.push(id),
-                Err(why) => {
+                Err(FileError::Throttled(after)) => {
+                    tracing::info!(
+                        message_id = %dm.message_id,
+                        file = %file.label(),
+                        ?after,
+                        "Graph throttles a file download for longer than a DM waits; the DM is retried then"
+                    );
+                    return Err(CallError::Throttled(Some(after)));
+                }
+                Err(FileError::Skipped(why)) => {
                     tracing::info!(
                         message_id = %dm.message_id,
                         file = %file.label(),
@@ -955,7 +1028,7 @@ impl NotifyPipeline {
                 }
             }
         }
-        (ids, left_out)
+        Ok((ids, left_out))
     }
 
     /// Downloads one file (app token, at most [`MAX_FILE_BYTES`]) and uploads it to the DM
@@ -966,7 +1039,8 @@ impl NotifyPipeline {
         dm: &DmDraft,
         file: &FileSource,
         channel_id: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, FileError> {
+        let skipped = FileError::Skipped;
         let mut attempt = 0;
         let downloaded = loop {
             attempt += 1;
@@ -988,11 +1062,17 @@ impl NotifyPipeline {
                         .await
                 }
                 FileSource::Unavailable { .. } => {
-                    return Err("the attachment has no URL".to_owned());
+                    return Err(skipped("the attachment has no URL".to_owned()));
                 }
             };
-            // Throttling or a dropped connection get one more try; anything else is final.
+            // Throttling or a dropped connection get one more try, not before Graph's
+            // `Retry-After`; anything else is final.
             let pause = match &result {
+                Err(GraphError::Throttled {
+                    retry_after: Some(after),
+                }) if *after > MAX_FILE_THROTTLE_WAIT => {
+                    return Err(FileError::Throttled(*after));
+                }
                 Err(GraphError::Throttled { retry_after }) => {
                     retry_after.unwrap_or(Duration::from_secs(1))
                 }
@@ -1002,14 +1082,14 @@ impl NotifyPipeline {
             if attempt >= 2 {
                 break result;
             }
-            tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
+            tokio::time::sleep(pause).await;
         };
         let download = match downloaded {
             Ok(Downloaded::File(download)) => download,
             Ok(Downloaded::TooLarge { limit, .. }) => {
-                return Err(format!("larger than {limit} bytes"));
+                return Err(skipped(format!("larger than {limit} bytes")));
             }
-            Err(err) => return Err(format!("download failed: {err}")),
+            Err(err) => return Err(skipped(format!("download failed: {err}"))),
         };
         let name = match file {
             FileSource::Image { n, .. } => format!(
@@ -1024,10 +1104,20 @@ impl NotifyPipeline {
             .await
         {
             Ok(info) => Ok(info.id),
-            Err(err) if err.is_too_large() => Err("over Mattermost's maximum file size".to_owned()),
-            Err(err) => Err(format!("upload failed: {err}")),
+            Err(err) if err.is_too_large() => {
+                Err(skipped("over Mattermost's maximum file size".to_owned()))
+            }
+            Err(err) => Err(skipped(format!("upload failed: {err}"))),
         }
     }
+}
+
+/// Why a file was not copied.
+enum FileError {
+    /// Named in the DM instead, for this reason.
+    Skipped(String),
+    /// Graph asked to wait this long (more than [`MAX_FILE_THROTTLE_WAIT`]) before downloading.
+    Throttled(Duration),
 }
 
 fn sender_of(message: &ChatMessage) -> Sender {
