@@ -166,23 +166,37 @@ impl CalendarApp {
                         .dead_letter_inbox(&item.claim, &err.to_string(), self.now())
                         .await
                 }
-                Err(err)
-                    if item.claim.attempt >= MAX_ATTEMPTS
-                        && !matches!(err, CallError::Throttled(_) | CallError::Held(_)) =>
-                {
+                // Throttling, a held delivery or a refused app secret is waiting, not failing:
+                // the item is given back without using its attempts.
+                Err(
+                    err @ (CallError::Throttled(_)
+                    | CallError::Held(_)
+                    | CallError::AppCredentials(_)),
+                ) => {
+                    let wait = match &err {
+                        CallError::Throttled(Some(after)) => *after,
+                        CallError::Throttled(None) => Duration::from_secs(5),
+                        CallError::Held(left) => *left + Duration::from_secs(1),
+                        _ => Duration::from_secs(300),
+                    };
+                    tracing::debug!(item = item.claim.id, error = %err, ?wait, "calendar notification postponed");
+                    let at =
+                        self.now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::minutes(5));
+                    self.store()
+                        .postpone_inbox(&item.claim, &err.to_string(), at)
+                        .await
+                }
+                Err(err) if item.failures + 1 >= MAX_ATTEMPTS => {
                     tracing::error!(item = item.claim.id, error = %err, "calendar notification failed too often; dead-lettered");
                     self.store()
                         .dead_letter_inbox(&item.claim, &err.to_string(), self.now())
                         .await
                 }
                 Err(err) => {
-                    let wait = match &err {
-                        CallError::Throttled(Some(after)) => *after,
-                        CallError::Held(left) => *left + Duration::from_secs(1),
-                        _ => Duration::from_secs(2u64.saturating_pow(
-                            u32::try_from(item.claim.attempt.clamp(0, 9)).unwrap_or(9),
-                        )),
-                    };
+                    let wait =
+                        Duration::from_secs(2u64.saturating_pow(
+                            u32::try_from(item.failures.clamp(0, 9)).unwrap_or(9) + 1,
+                        ));
                     tracing::debug!(item = item.claim.id, error = %err, ?wait, "calendar notification will be retried");
                     let at =
                         self.now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::minutes(1));

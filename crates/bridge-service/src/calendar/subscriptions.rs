@@ -156,8 +156,9 @@ impl CalendarApp {
                 if let Err(err) = outcome {
                     tracing::warn!(mm_user_id = %link.mm_user_id, error = %err, "could not keep a calendar subscription; will retry");
                     report.failed += 1;
-                    if matches!(err, CallError::Throttled(_)) {
-                        // Asking again at once only prolongs it: stop the whole pass.
+                    if matches!(err, CallError::Throttled(_) | CallError::AppCredentials(_)) {
+                        // Asking again at once only prolongs it (or, with the app's secret
+                        // refused, cannot help until an admin acts): stop the whole pass.
                         interrupted = true;
                         break 'pages;
                     }

@@ -448,9 +448,17 @@ impl CalendarApp {
             next = next.min(now + TimeDelta::minutes(1));
         }
         outcome.failed = retry_soon;
-        self.store()
+        let finished = self
+            .store()
             .finish_schedule(mm_user_id, JOB_WATCH, holder, Some(next), now)
             .await?;
+        if !finished && self.calendar_user(mm_user_id).await?.is_none() {
+            // Disconnected while this round ran: the disconnect could not see a status this
+            // round had just set, so it is put back here.
+            if let Err(err) = self.release_status(mm_user_id).await {
+                tracing::warn!(mm_user_id, error = %err, "could not put back the status of a user who disconnected during a status change");
+            }
+        }
         Ok(outcome)
     }
 
