@@ -778,6 +778,7 @@ impl NotifyPipeline {
         {
             return Ok(false);
         }
+        let reserved = std::time::Instant::now();
         let channel_id = self.dm_channel(mm_user_id).await?;
         if ready.item.claim.attempt > 1
             && let Some(post_id) = self.already_posted(&channel_id, ready).await?
@@ -809,10 +810,16 @@ impl NotifyPipeline {
         };
         // Opening the DM channel, looking for an earlier post and copying the files may have
         // outlasted the reservation (a slow Mattermost), and another worker may have taken it
-        // over since: renew it for the post, and stop if it is no longer ours to make.
-        if !self
-            .reserve(ready, mm_user_id, &holder, TimeDelta::zero())
-            .await?
+        // over since: renew it for the post, and stop if it is no longer ours to make. While
+        // less than half the claim's lease has passed, the reservation still covers the post
+        // (it runs a lease and a request timeout past its start), and no renewal is needed.
+        let half_lease = (self.settings.claim_lease / 2)
+            .to_std()
+            .unwrap_or_default();
+        if reserved.elapsed() >= half_lease
+            && !self
+                .reserve(ready, mm_user_id, &holder, TimeDelta::zero())
+                .await?
         {
             tracing::info!(
                 mm_user_id,
