@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Timelike, Utc};
+use chrono::{TimeDelta, TimeZone as _, Timelike, Utc};
 use e2e_support::{Service, ServiceConfig, free_port, proc_memory_mb};
 use graph_emulator::{AppRegistration, EmulatorOptions, GraphEmulator, NewEvent, NewUser};
 use mm_emulator::{MattermostEmulator, NewCommand, NewUser as MmUser};
@@ -133,9 +133,17 @@ async fn run() -> bool {
         let mm = mattermost
             .create_user(MmUser::new(&format!("user{i}"), &mail))
             .expect("mm user");
-        // Events on the user's local day of the due instant: the first an hour after it.
+        // Events on the user's local day of the due instant (whatever the time of day the bench
+        // runs at): from 9 AM local time, an hour apart.
+        let tz: chrono_tz::Tz = iana.parse().expect("zone");
+        let local_day = due.with_timezone(&tz).date_naive();
+        let nine = tz
+            .from_local_datetime(&local_day.and_hms_opt(9, 0, 0).expect("9 AM"))
+            .earliest()
+            .expect("9 AM exists")
+            .with_timezone(&Utc);
         for e in 0..events_per_user {
-            let start = due + TimeDelta::hours(1 + e as i64);
+            let start = nine + TimeDelta::hours(e as i64);
             let mut event = NewEvent::meeting(&ms.id, &format!("Meeting {e} of user {i}"), start);
             event.end = start + TimeDelta::minutes(30);
             event.time_zone = windows.into();
