@@ -813,9 +813,7 @@ impl NotifyPipeline {
         // over since: renew it for the post, and stop if it is no longer ours to make. While
         // less than half the claim's lease has passed, the reservation still covers the post
         // (it runs a lease and a request timeout past its start), and no renewal is needed.
-        let half_lease = (self.settings.claim_lease / 2)
-            .to_std()
-            .unwrap_or_default();
+        let half_lease = (self.settings.claim_lease / 2).to_std().unwrap_or_default();
         if reserved.elapsed() >= half_lease
             && !self
                 .reserve(ready, mm_user_id, &holder, TimeDelta::zero())
