@@ -1,6 +1,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use store::{
     DeliveryState, DueSchedule, EncryptionKey, LinkConflict, NewInboxItem, NewLink, NewOAuthState,
     NewSubscription, Reservation, Sealed, StateLookup, Store, StoreError, TokenSealer,
@@ -1358,6 +1359,11 @@ fn due_users(due: &[DueSchedule]) -> Vec<&str> {
     due.iter().map(|d| d.mm_user_id.as_str()).collect()
 }
 
+/// When `mm_user_id`'s `daily-summary` run is due (the claimed run's time while it is claimed).
+async fn due_at(store: &Store, mm_user_id: &str) -> Option<DateTime<Utc>> {
+    store.schedule(mm_user_id, "daily-summary").await.unwrap()
+}
+
 pub(crate) async fn schedules_due_runs_are_claimed_oldest_first_and_limited(store: &Store) {
     store.migrate().await.unwrap();
     // Fractions of a second and a run due exactly at `now` check the ordering and the boundary.
@@ -1428,10 +1434,7 @@ pub(crate) async fn schedules_due_runs_are_claimed_oldest_first_and_limited(stor
             .is_empty()
     );
     // Claimed runs keep their due time and still count as due until finished.
-    assert_eq!(
-        store.schedule("mm-a", "daily-summary").await.unwrap(),
-        Some(at(0))
-    );
+    assert_eq!(due_at(store, "mm-a").await, Some(at(0)));
     assert_eq!(
         store
             .count_due_schedules("daily-summary", at(10_000))
@@ -1440,14 +1443,8 @@ pub(crate) async fn schedules_due_runs_are_claimed_oldest_first_and_limited(stor
         4
     );
     // Runs not yet due were left alone, and become claimable when their time comes.
-    assert_eq!(
-        store.schedule("mm-late", "daily-summary").await.unwrap(),
-        Some(at(10_001))
-    );
-    assert_eq!(
-        store.schedule("mm-e", "daily-summary").await.unwrap(),
-        Some(at(60_000))
-    );
+    assert_eq!(due_at(store, "mm-late").await, Some(at(10_001)));
+    assert_eq!(due_at(store, "mm-e").await, Some(at(60_000)));
     let later = store
         .claim_due_schedules("daily-summary", "replica-2", at(60_000), at(90_000), 10)
         .await
@@ -1478,10 +1475,7 @@ pub(crate) async fn schedules_due_runs_are_claimed_oldest_first_and_limited(stor
                 .unwrap()
         );
     }
-    assert_eq!(
-        store.schedule("mm-b", "daily-summary").await.unwrap(),
-        Some(at(86_400_000))
-    );
+    assert_eq!(due_at(store, "mm-b").await, Some(at(86_400_000)));
     assert_eq!(
         store
             .count_due_schedules("daily-summary", at(60_000))
@@ -1678,10 +1672,7 @@ pub(crate) async fn schedules_set_during_a_live_claim_keeps_it_and_is_run_after_
         assert!(got.is_empty(), "{holder} at {now_ms}: {got:?}");
     }
     // Until the holder is done, the schedule shows the claimed run.
-    assert_eq!(
-        store.schedule("mm-1", "daily-summary").await.unwrap(),
-        Some(at(0))
-    );
+    assert_eq!(due_at(store, "mm-1").await, Some(at(0)));
     assert_eq!(
         store
             .count_due_schedules("daily-summary", at(1_000))
@@ -1769,10 +1760,7 @@ pub(crate) async fn schedules_set_during_a_live_claim_keeps_it_and_is_run_after_
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.schedule("mm-5", "daily-summary").await.unwrap(),
-        Some(at(6_000))
-    );
+    assert_eq!(due_at(store, "mm-5").await, Some(at(6_000)));
 
     // The requested runs are unclaimed and due at their time, for anyone, although replica-1's
     // old lease still runs; replica-1's late calls change nothing.
@@ -1826,15 +1814,9 @@ pub(crate) async fn schedules_set_during_a_live_claim_keeps_it_and_is_run_after_
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.schedule("mm-1", "daily-summary").await.unwrap(),
-        Some(at(86_405_000))
-    );
-    assert_eq!(
-        store.schedule("mm-4", "daily-summary").await.unwrap(),
-        Some(at(86_405_000))
-    );
-    assert_eq!(store.schedule("mm-5", "daily-summary").await.unwrap(), None);
+    assert_eq!(due_at(store, "mm-1").await, Some(at(86_405_000)));
+    assert_eq!(due_at(store, "mm-4").await, Some(at(86_405_000)));
+    assert_eq!(due_at(store, "mm-5").await, None);
 }
 
 pub(crate) async fn schedules_set_after_the_lease_passed_replaces_the_schedule_and_the_claim(
@@ -2209,10 +2191,7 @@ pub(crate) async fn schedules_none_deletes_and_a_disconnect_removes_all_jobs(sto
                 .unwrap();
         }
     }
-    assert_eq!(
-        store.schedule("mm-1", "daily-summary").await.unwrap(),
-        Some(at(0))
-    );
+    assert_eq!(due_at(store, "mm-1").await, Some(at(0)));
     assert_eq!(store.schedule("mm-1", "unknown").await.unwrap(), None);
 
     // Setting None removes the schedule; doing it again is harmless.
@@ -2224,7 +2203,7 @@ pub(crate) async fn schedules_none_deletes_and_a_disconnect_removes_all_jobs(sto
         .set_schedule("mm-1", "daily-summary", None, at(1))
         .await
         .unwrap();
-    assert_eq!(store.schedule("mm-1", "daily-summary").await.unwrap(), None);
+    assert_eq!(due_at(store, "mm-1").await, None);
     assert_eq!(
         store
             .count_due_schedules("daily-summary", at(1))
@@ -2278,10 +2257,7 @@ pub(crate) async fn schedules_none_deletes_and_a_disconnect_removes_all_jobs(sto
         store.schedule("mm-2", "status-check").await.unwrap(),
         Some(at(0))
     );
-    assert_eq!(
-        store.schedule("mm-2", "daily-summary").await.unwrap(),
-        Some(at(0))
-    );
+    assert_eq!(due_at(store, "mm-2").await, Some(at(0)));
 }
 
 pub(crate) async fn schedules_concurrent_claimers_split_due_runs(store: &Store) {
@@ -2371,13 +2347,10 @@ pub(crate) async fn schedules_concurrent_claimers_split_due_runs(store: &Store) 
         0
     );
     assert_eq!(
-        store.schedule("mm-006", "daily-summary").await.unwrap(),
+        due_at(store, "mm-006").await,
         Some(at(6 * 250) + chrono::TimeDelta::days(1))
     );
-    assert_eq!(
-        store.schedule("mm-later", "daily-summary").await.unwrap(),
-        Some(at(60_000))
-    );
+    assert_eq!(due_at(store, "mm-later").await, Some(at(60_000)));
     assert_eq!(
         store
             .count_due_schedules("status-check", at(2_000))
