@@ -289,7 +289,6 @@ async fn reseal(
     })
 }
 
-/// Installs the global log subscriber. Logs go to standard error.
 /// Installs the log subscriber: the filter of `log.level`, the format of `log.format`, and the
 /// calendar's admin-log copies (C6) when given.
 pub fn init_logging(config: &LogConfig, admin_log: Option<crate::admin_log::AdminLogLayer>) {

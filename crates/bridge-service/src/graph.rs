@@ -44,6 +44,17 @@ pub enum CallError {
     Permanent(String),
 }
 
+impl CallError {
+    /// "Later", not "never", about the item that needed the call (throttling, a held
+    /// reservation, refused app credentials): it is postponed without using up its attempts.
+    pub(crate) fn postpones(&self) -> bool {
+        matches!(
+            self,
+            Self::Throttled(_) | Self::Held(_) | Self::AppCredentials(_)
+        )
+    }
+}
+
 impl From<GraphError> for CallError {
     fn from(err: GraphError) -> Self {
         match err {

@@ -393,15 +393,7 @@ impl Server {
 
     /// Mattermost leaves an empty string in `props.customStatus`.
     pub(crate) fn clear_custom_status(&mut self, user_id: &str) -> Result<(), AppError> {
-        let now = self.now_ms();
-        let user = self
-            .users
-            .get_mut(user_id)
-            .ok_or_else(AppError::user_not_found)?;
-        user.props
-            .insert("customStatus".into(), Value::String(String::new()));
-        user.update_at = now;
-        Ok(())
+        self.store_custom_status(user_id, String::new())
     }
 
     /// The user's custom status; `None` when there is none, it cannot be read, or it has ended.

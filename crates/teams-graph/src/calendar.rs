@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use crate::de::{lenient_time, null_as_default, null_as_empty, percent_decode};
+use crate::de::{lenient_time, null_as_default, null_as_empty, percent_decode, unquote};
 use crate::graph::{GraphClient, GraphError, error_of};
 use crate::notifications::ChangeNotification;
 use crate::subscriptions::{NewSubscription, graph_time};
@@ -986,15 +986,6 @@ fn is_guid(text: &str) -> bool {
             8 | 13 | 18 | 23 => c == '-',
             _ => c.is_ascii_hexdigit(),
         })
-}
-
-/// An OData key literal: `'AAMk…='` → `AAMk…=` (`''` is an escaped quote).
-fn unquote(key: &str) -> String {
-    let key = key.trim();
-    key.strip_prefix('\'')
-        .and_then(|k| k.strip_suffix('\''))
-        .unwrap_or(key)
-        .replace("''", "'")
 }
 
 #[cfg(test)]

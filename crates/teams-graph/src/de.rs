@@ -47,6 +47,15 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
+/// An OData key literal: `'19:abc@thread.v2'` → `19:abc@thread.v2` (`''` is an escaped quote).
+pub(crate) fn unquote(key: &str) -> String {
+    let key = key.trim();
+    key.strip_prefix('\'')
+        .and_then(|k| k.strip_suffix('\''))
+        .unwrap_or(key)
+        .replace("''", "'")
+}
+
 /// Decodes `%XX` escapes (not `+`: this is for paths). `None` when the result is not UTF-8;
 /// a `%` not followed by two hex digits is kept as it is.
 pub(crate) fn percent_decode(text: &str) -> Option<String> {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::de::{lenient_time, null_as_empty, percent_decode};
+use crate::de::{lenient_time, null_as_empty, percent_decode, unquote};
 
 /// One item of a notification collection: a change to a subscribed resource, or (with
 /// [`lifecycle_event`](Self::lifecycle_event) set) a lifecycle event of the subscription itself.
@@ -305,15 +305,6 @@ fn chat_message_ids(resource: &str) -> Option<(String, String)> {
         }
         _ => None,
     }
-}
-
-/// An OData key literal: `'19:abc@thread.v2'` → `19:abc@thread.v2` (`''` is an escaped quote).
-fn unquote(key: &str) -> String {
-    let key = key.trim();
-    key.strip_prefix('\'')
-        .and_then(|k| k.strip_suffix('\''))
-        .unwrap_or(key)
-        .replace("''", "'")
 }
 
 #[cfg(test)]

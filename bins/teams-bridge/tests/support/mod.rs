@@ -432,14 +432,7 @@ impl Bridge {
 
     /// The value of one sample line of `/metrics` (0 when absent).
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(sample)
-                    .and_then(|rest| rest.strip_prefix(' '))
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .unwrap_or(0.0)
+        e2e_support::metric(&self.metrics().await, sample).unwrap_or(0.0)
     }
 
     /// Waits until the chat-message subscription exists at the Graph emulator.

@@ -30,10 +30,6 @@ impl Wording {
     };
 }
 
-pub fn connect_link(url: &str) -> String {
-    connect_link_to(&Wording::TEAMS, url)
-}
-
 /// The reply to `connect`: the one-time sign-in link.
 pub fn connect_link_to(wording: &Wording, url: &str) -> String {
     format!(

@@ -168,16 +168,12 @@ impl CalendarApp {
                 }
                 // Throttling, a held delivery or a refused app secret is waiting, not failing:
                 // the item is given back without using its attempts.
-                Err(
-                    err @ (CallError::Throttled(_)
-                    | CallError::Held(_)
-                    | CallError::AppCredentials(_)),
-                ) => {
+                Err(err) if err.postpones() => {
                     let wait = match &err {
                         CallError::Throttled(Some(after)) => *after,
                         CallError::Throttled(None) => Duration::from_secs(5),
                         CallError::Held(left) => *left + Duration::from_secs(1),
-                        _ => Duration::from_secs(300),
+                        _ => crate::graph::APP_CREDENTIALS_RETRY,
                     };
                     tracing::debug!(item = item.claim.id, error = %err, ?wait, "calendar notification postponed");
                     let at =

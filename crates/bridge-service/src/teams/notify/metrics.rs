@@ -129,10 +129,6 @@ impl Metrics {
         self.delivery_failures.inc();
     }
 
-    pub fn graph_request(&self, endpoint: &'static str, status: u16) {
-        self.graph_requests.inc(endpoint, status);
-    }
-
     pub fn set_subscriptions(&self, n: i64) {
         self.subscriptions_active.set(n);
     }
@@ -159,7 +155,7 @@ impl Metrics {
 
 impl CountsGraphRequests for Metrics {
     fn graph_request(&self, endpoint: &'static str, status: u16) {
-        Metrics::graph_request(self, endpoint, status);
+        self.graph_requests.inc(endpoint, status);
     }
 }
 

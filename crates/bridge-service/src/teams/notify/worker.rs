@@ -352,10 +352,7 @@ impl NotifyPipeline {
         // Throttling, a held reservation and refused app credentials say "later", not "never"
         // about the item: they do not use up its attempts (the inbox counts failures apart from
         // claims), and the item is postponed rather than retried.
-        let later = matches!(
-            err,
-            CallError::Throttled(_) | CallError::Held(_) | CallError::AppCredentials(_)
-        );
+        let later = err.postpones();
         if !later && item.failures + 1 >= self.settings.max_attempts {
             report.dead += 1;
             tracing::error!(item = item.claim.id, error = %err, "notification failed too often; dead-lettered");
